@@ -1,0 +1,1 @@
+"""Signal receivers of the booking app (filled in by the booking work)."""

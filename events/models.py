@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class EventStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    ON_SALE = "on_sale", _("On sale")
+    SOLD_OUT = "sold_out", _("Sold out")
+    CLOSED = "closed", _("Closed")
+
+
+class Event(models.Model):
+    title = models.CharField(_("title"), max_length=200)
+    venue = models.CharField(_("venue"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    starts_at = models.DateTimeField(_("starts at"))
+    sales_open_at = models.DateTimeField(_("sales open at"))
+    sales_close_at = models.DateTimeField(_("sales close at"))
+    hold_seconds = models.PositiveIntegerField(
+        _("hold seconds"), default=300, validators=[MinValueValidator(30), MaxValueValidator(3600)]
+    )
+    max_tickets_per_user = models.PositiveSmallIntegerField(
+        _("max tickets per user"), default=4, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
+    queue_capacity = models.PositiveIntegerField(
+        _("queue capacity"),
+        default=100,
+        help_text=_("How many admitted buyers may choose seats at the same time."),
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+    )
+    queue_pass_seconds = models.PositiveIntegerField(
+        _("pass seconds"),
+        default=600,
+        help_text=_("How long an admitted buyer may stay in seat selection."),
+        validators=[MinValueValidator(30), MaxValueValidator(7200)],
+    )
+    is_published = models.BooleanField(_("published"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sales_open_at", "id"]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sales_close_at__gt=models.F("sales_open_at")),
+                name="event_sales_window_ordered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def sales_status(self, *, seats_available: int, now: timezone.datetime | None = None) -> str:
+        """scheduled / on_sale / sold_out / closed, from the sales window and the stock."""
+        now = now or timezone.now()
+        if now >= self.sales_close_at:
+            return EventStatus.CLOSED
+        if now < self.sales_open_at:
+            return EventStatus.SCHEDULED
+        if seats_available <= 0:
+            return EventStatus.SOLD_OUT
+        return EventStatus.ON_SALE
+
+
+class SeatStatus(models.TextChoices):
+    AVAILABLE = "available", _("Available")
+    SOLD = "sold", _("Sold")
+
+
+class Seat(models.Model):
+    """One seat of one event. ``status`` is the source of truth for who may buy it:
+    a booking flips it with a conditional UPDATE (see booking.services)."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seats")
+    section = models.CharField(_("section"), max_length=20)
+    row = models.CharField(_("row"), max_length=10)
+    number = models.PositiveIntegerField(_("number"))
+    grade = models.CharField(_("grade"), max_length=20, default="R")
+    price = models.DecimalField(_("price"), max_digits=10, decimal_places=2, default=Decimal("0"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=SeatStatus.choices, default=SeatStatus.AVAILABLE
+    )
+
+    class Meta:
+        ordering = ["section", "row", "number"]
+        verbose_name = _("seat")
+        verbose_name_plural = _("seats")
+        constraints = [
+            models.UniqueConstraint(fields=["event", "section", "row", "number"], name="seat_unique_place")
+        ]
+        indexes = [models.Index(fields=["event", "status"], name="seat_event_status")]
+
+    def __str__(self) -> str:
+        return f"{self.section}-{self.row}-{self.number}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.section} {self.row}-{self.number}"
+
+
+class RushControlChange(models.Model):
+    """Audit log: who changed a live sale's controls (pause, capacity, pass length), when, how."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="control_changes")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    changed_at = models.DateTimeField(default=timezone.now)
+    changes = models.JSONField(help_text=_("Field → [old, new]"))
+
+    class Meta:
+        ordering = ["-changed_at"]
+        verbose_name = _("rush control change")
+        verbose_name_plural = _("rush control changes")
+
+    def __str__(self) -> str:
+        return f"{self.event} @ {self.changed_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,1 @@
+"""Event services (filled in below)."""

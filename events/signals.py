@@ -1,0 +1,1 @@
+"""Cache invalidation receivers (see events/caching)."""

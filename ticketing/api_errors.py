@@ -1,0 +1,78 @@
+"""One DRF exception handler: every API error becomes ``{code, detail}`` (API.md)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
+from django.http import Http404
+from redis.exceptions import RedisError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from ticketing.errors import DomainError, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_response(what: str) -> Response:
+    response = Response(
+        {"code": "service_unavailable", "detail": f"The {what} is unavailable; please retry shortly."},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _code_for(exc: exceptions.APIException) -> str:
+    codes = exc.get_codes()
+    if isinstance(codes, str):
+        return codes
+    return "invalid"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response({"code": exc.code, "detail": exc.detail, **exc.extra}, status=exc.status)
+    if isinstance(exc, ServiceUnavailable):
+        return unavailable_response(exc.what)
+    if isinstance(exc, RedisError):
+        logger.warning("redis unavailable: %s", exc)
+        return unavailable_response("queue service")
+    if isinstance(exc, DatabaseError):
+        logger.warning("database unavailable: %s", exc)
+        return unavailable_response("database")
+    if isinstance(exc, Http404):
+        return Response({"code": "not_found", "detail": "Not found."}, status=404)
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None
+
+    headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+
+    if isinstance(exc, exceptions.ValidationError):
+        body: dict[str, Any] = {"code": "invalid", "detail": "Some fields are invalid.", "errors": exc.detail}
+        if isinstance(exc.detail, list):
+            body["detail"] = " ".join(str(item) for item in exc.detail) or body["detail"]
+    elif isinstance(exc, exceptions.ParseError):
+        body = {"code": "malformed", "detail": str(exc.detail)}
+    else:
+        detail = exc.detail
+        if isinstance(detail, dict):
+            text = str(detail.get("detail", exc.default_detail))
+            code = str(detail.get("code", _code_for(exc)))
+        else:
+            text, code = str(detail), _code_for(exc)
+        if isinstance(exc, exceptions.NotFound):
+            code = "not_found"
+        body = {"code": code, "detail": text}
+    return Response(body, status=exc.status_code, headers=headers)

@@ -1,0 +1,31 @@
+"""``GET /healthz``: is the database answering, is Redis answering."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+from redis.exceptions import RedisError
+
+from queueing.connection import get_redis
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    report: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        report["database"] = "ok"
+    except DatabaseError:
+        report["database"] = "unavailable"
+    try:
+        get_redis().ping()
+        report["redis"] = "ok"
+    except (RedisError, OSError):
+        report["redis"] = "unavailable"
+    healthy = all(value == "ok" for value in report.values())
+    response = JsonResponse(report, status=200 if healthy else 503)
+    if not healthy:
+        response["Retry-After"] = "5"
+    return response

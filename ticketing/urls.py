@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from ticketing.health import healthz
+
+api_patterns = [
+    path("auth/", include("accounts.api.urls")),
+    path("", include("events.api.urls")),
+    path("", include("booking.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("accounts.urls")),
+    path("", include("booking.urls")),
+    path("", include("events.urls")),
+]
+
+handler404 = "ticketing.error_pages.not_found"
+handler500 = "ticketing.error_pages.server_error"
