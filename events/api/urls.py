@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from events.api import catalogue, queue, staff
+
+urlpatterns = [
+    path("events/", catalogue.EventListApi.as_view(), name="api-events"),
+    path("events/<int:event_id>/", catalogue.EventDetailApi.as_view(), name="api-event"),
+    path("events/<int:event_id>/seats/", catalogue.SeatMapApi.as_view(), name="api-event-seats"),
+    path("events/<int:event_id>/queue/", queue.QueueApi.as_view(), name="api-event-queue"),
+    path("staff/events/<int:event_id>/rush/", staff.RushControlApi.as_view(), name="api-staff-rush"),
+]

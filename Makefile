@@ -1,0 +1,88 @@
+# Two commands: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := ticketing.settings
+
+.PHONY: run test setup migrate demo lint format bench loadtest check-deploy clean help
+
+help:
+	@echo "make run       set up and serve the site with demo data on http://$(HOST):$(PORT)"
+	@echo "make test      set up and run the whole test suite"
+	@echo "make bench     benchmarks (requests/s, ratios against a bare Django view)"
+	@echo "make loadtest  rehearse a sale with locust and check the invariants"
+	@echo "make lint      ruff check + ruff format --check"
+
+# --- setup ---------------------------------------------------------------------------
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+# mysqlclient only when DATABASE_URL asks for MySQL/MariaDB: the embedded default needs
+# no system packages. It compiles against the MariaDB client headers.
+$(VENV)/.mysql: | $(VENV)/.installed
+	@if ! $(BIN)/python -c "import MySQLdb" 2>/dev/null; then \
+	  if ! pkg-config --exists libmariadb mysqlclient 2>/dev/null && ! pkg-config --exists libmariadb 2>/dev/null; then \
+	    echo "Installing MariaDB client headers (libmariadb-dev) for mysqlclient"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; \
+	  fi; \
+	  $(BIN)/pip install -q "mysqlclient>=2.2,<3"; \
+	fi
+	touch $@
+
+setup: $(VENV)/.installed
+	@case "$$DATABASE_URL" in mysql*) $(MAKE) --no-print-directory $(VENV)/.mysql ;; esac
+
+migrate: setup
+	$(BIN)/python manage.py migrate --noinput -v 0
+
+demo: migrate
+	$(BIN)/python manage.py seed_demo
+
+# --- run -----------------------------------------------------------------------------
+# Redis (embedded unless REDIS_URL), a Celery worker with beat (admission + mail queues),
+# and the web server. Ctrl-C stops all of them.
+run: demo
+	@stop() { kill $$(jobs -p) 2>/dev/null; wait; \
+	  if [ -z "$$REDIS_URL" ]; then $(BIN)/python ticketing/embedded_redis.py stop; echo "Stopped embedded Redis."; fi; }; \
+	trap 'stop; exit 0' INT TERM; \
+	if [ -z "$$REDIS_URL" ]; then echo "Embedded Redis: $$($(BIN)/python ticketing/embedded_redis.py)"; fi; \
+	$(BIN)/celery -A ticketing worker -B -Q admission,mail,default --concurrency 2 -l warning & \
+	echo ""; echo "  Ticket Rush is starting on http://$(HOST):$(PORT)/  (admin: /admin/, API: /api/docs/)"; \
+	echo "  Ctrl-C stops the web server, the Celery worker and beat, and the embedded Redis."; echo ""; \
+	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & \
+	wait
+
+# --- quality ---------------------------------------------------------------------------
+test: setup
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+check-deploy: setup
+	DJANGO_ENV=production SECRET_KEY=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(64))") \
+	  ALLOWED_HOSTS=tickets.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+bench: migrate
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+loadtest: migrate
+	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
+
+clean:
+	-$(BIN)/python ticketing/embedded_redis.py stop 2>/dev/null
+	rm -rf var

@@ -1,0 +1,111 @@
+"""Public catalogue API: event list, event detail, live seat map (API.md "Events")."""
+
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.http import Http404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from events import selectors
+from events.caching import event_list_key
+from ticketing.pagination import StandardPagination
+
+
+class EventOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    venue = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    sales_open_at = serializers.DateTimeField()
+    sales_close_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=["scheduled", "on_sale", "sold_out", "closed"])
+    seats_total = serializers.IntegerField()
+    seats_available = serializers.IntegerField()
+    min_price = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+    max_price = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+
+
+class EventListApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(responses=EventOutputSerializer(many=True), operation_id="events_list")
+    def get(self, request: Request) -> Response:
+        paginator = StandardPagination()
+        page_number = paginator.page_number_of(request)
+        key = event_list_key(page_number)
+        data = cache.get(key)
+        if data is None:
+            page = paginator.paginate_queryset(selectors.events_for_catalogue(), request, view=self)
+            rows = [selectors.event_summary(event) for event in page]
+            data = paginator.get_paginated_data(EventOutputSerializer(rows, many=True).data)
+            # Short timeout as well as invalidation: "status" moves with the clock.
+            cache.set(key, data, timeout=30)
+        return Response(data)
+
+
+class EventDetailApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class OutputSerializer(EventOutputSerializer):
+        description = serializers.CharField()
+        hold_seconds = serializers.IntegerField()
+        max_tickets_per_user = serializers.IntegerField()
+        queue = inline_serializer(
+            "EventQueueSettings",
+            {"capacity": serializers.IntegerField(), "pass_seconds": serializers.IntegerField()},
+        )
+
+    @extend_schema(responses=OutputSerializer, operation_id="events_retrieve")
+    def get(self, request: Request, event_id: int) -> Response:
+        event = selectors.event_detail_get(event_id)
+        if event is None:
+            raise Http404
+        row = {
+            **selectors.event_summary(event),
+            "description": event.description,
+            "hold_seconds": event.hold_seconds,
+            "max_tickets_per_user": event.max_tickets_per_user,
+            "queue": {"capacity": event.queue_capacity, "pass_seconds": event.queue_pass_seconds},
+        }
+        return Response(self.OutputSerializer(row).data)
+
+
+class SeatMapApi(APIView):
+    """The live seat map. Answers 304 to a matching ``If-None-Match`` so polling pages
+    cost almost nothing while nothing changes."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class SeatSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        section = serializers.CharField()
+        row = serializers.CharField()
+        number = serializers.IntegerField()
+        grade = serializers.CharField()
+        price = serializers.CharField()
+        status = serializers.ChoiceField(choices=["available", "held", "sold"])
+
+    class OutputSerializer(serializers.Serializer):
+        event = serializers.IntegerField()
+        version = serializers.IntegerField()
+        seats = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(responses={200: OutputSerializer, 304: None}, operation_id="events_seats")
+    def get(self, request: Request, event_id: int) -> Response:
+        if selectors.event_settings_get(event_id) is None:
+            raise Http404
+        seat_map = selectors.seat_map_get(event_id)
+        headers = {"ETag": seat_map.etag, "Cache-Control": "no-cache"}
+        if request.headers.get("If-None-Match") == seat_map.etag:
+            return Response(status=304, headers=headers)
+        # The seat dicts are already plain JSON values: no per-seat serializer pass.
+        body = {"event": event_id, "version": seat_map.version, "seats": seat_map.seats}
+        return Response(body, headers=headers)

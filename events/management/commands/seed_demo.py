@@ -1,0 +1,94 @@
+"""Demo data for ``make run``: an event on sale now, an upcoming one, a staff account
+and a buyer account. Safe to run again (it creates nothing twice).
+
+Passwords are random per checkout (kept in ``var/demo-credentials.json``, never in the
+repository) unless DEMO_STAFF_PASSWORD / DEMO_BUYER_PASSWORD are set."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from accounts.models import User
+from events.models import Event
+from events.services import SectionSpec, event_create_with_seats
+
+DEMO_STAFF_EMAIL = "staff@example.com"
+DEMO_BUYER_EMAIL = "buyer@example.com"
+
+
+class Command(BaseCommand):
+    help = "Create demo events and accounts (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        credentials = self._credentials()
+        staff_password, buyer_password = credentials["staff"], credentials["buyer"]
+        if not User.objects.filter(email=DEMO_STAFF_EMAIL).exists():
+            User.objects.create_superuser(DEMO_STAFF_EMAIL, staff_password, name="Demo Staff")
+        if not User.objects.filter(email=DEMO_BUYER_EMAIL).exists():
+            User.objects.create_user(DEMO_BUYER_EMAIL, buyer_password, name="Demo Buyer")
+        for email, password in ((DEMO_STAFF_EMAIL, staff_password), (DEMO_BUYER_EMAIL, buyer_password)):
+            account = User.objects.get(email=email)
+            if not account.check_password(password):
+                account.set_password(password)
+                account.save(update_fields=["password"])
+
+        now = timezone.now()
+        if not Event.objects.filter(title="IU Live — The Golden Hour").exists():
+            event_create_with_seats(
+                title="IU Live — The Golden Hour",
+                venue="Olympic Hall, Seoul",
+                description="The demo rush: on sale now. Join the waiting room, pick seats, get tickets.",
+                sections=[
+                    SectionSpec("VIP", "VIP", Decimal("165000")),
+                    SectionSpec("R", "R", Decimal("132000")),
+                    SectionSpec("S", "S", Decimal("99000")),
+                ],
+                rows=8,
+                seats_per_row=12,
+                capacity=50,
+                pass_seconds=600,
+                hold_seconds=300,
+                max_tickets_per_user=4,
+                sales_open_at=now - timedelta(minutes=5),
+                sales_close_at=now + timedelta(days=30),
+                starts_at=now + timedelta(days=45),
+            )
+        if not Event.objects.filter(title="Seoul Philharmonic — New Year Concert").exists():
+            event_create_with_seats(
+                title="Seoul Philharmonic — New Year Concert",
+                venue="Lotte Concert Hall",
+                description="Sales open in two days. You may join the waiting room early.",
+                sections=[SectionSpec("A", "R", Decimal("88000")), SectionSpec("B", "S", Decimal("66000"))],
+                rows=6,
+                seats_per_row=10,
+                sales_open_at=now + timedelta(days=2),
+                sales_close_at=now + timedelta(days=40),
+                starts_at=now + timedelta(days=41),
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo data ready.\n"
+                f"  staff (admin, dashboard): {DEMO_STAFF_EMAIL} / {staff_password}\n"
+                f"  buyer:                    {DEMO_BUYER_EMAIL} / {buyer_password}"
+            )
+        )
+
+    def _credentials(self) -> dict[str, str]:
+        path = settings.VAR_DIR / "demo-credentials.json"
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        credentials = {
+            "staff": os.environ.get("DEMO_STAFF_PASSWORD") or stored.get("staff") or secrets.token_urlsafe(9),
+            "buyer": os.environ.get("DEMO_BUYER_PASSWORD") or stored.get("buyer") or secrets.token_urlsafe(9),
+        }
+        path.write_text(json.dumps(credentials))
+        path.chmod(0o600)
+        return credentials

@@ -1,0 +1,74 @@
+"""Every Redis key of the queueing app is built here and nowhere else.
+
+All keys of one event share the hash tag ``{ev:<id>}`` so every multi-key Lua script
+runs unchanged on Redis Cluster (one slot per event). The deployment prefix
+``settings.QUEUE_KEY_PREFIX`` is read when an ``EventKeys`` is built, i.e. at call time,
+never at import time: tests (and a re-configured process) change it on the fly.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+class EventKeys:
+    """The key names of one event (see DESIGN.md "Redis layout")."""
+
+    __slots__ = ("_base", "event_id")
+
+    def __init__(self, event_id: int) -> None:
+        self.event_id = int(event_id)
+        self._base = f"{settings.QUEUE_KEY_PREFIX}{{ev:{self.event_id}}}:"
+
+    def _key(self, name: str) -> str:
+        return f"{self._base}{name}"
+
+    @property
+    def seq(self) -> str:
+        """string: INCR counter giving each arrival its place."""
+        return self._key("seq")
+
+    @property
+    def waiting(self) -> str:
+        """zset: member user id, score arrival seq (FIFO)."""
+        return self._key("waiting")
+
+    @property
+    def active(self) -> str:
+        """zset: admitted users, score = pass expiry in ms (Redis TIME)."""
+        return self._key("active")
+
+    @property
+    def ctl(self) -> str:
+        """hash: staff controls (paused, capacity, pass_seconds), sold_out, shuffle state,
+        admitted_total."""
+        return self._key("ctl")
+
+    @property
+    def seatmap(self) -> str:
+        """hash: seat id -> "a" | "s" | "h:<expiry_ms>" (derived view for the seat map)."""
+        return self._key("seatmap")
+
+    @property
+    def admissions(self) -> str:
+        """zset: one member per second with admissions, score = epoch second, member
+        ``"<second>:<admitted>:<waiting>:<active>"``; feeds the measured admission rate
+        (ETA) and the staff dashboard's history. Trimmed to ~10 minutes."""
+        return self._key("admissions")
+
+    @property
+    def seat_prefix(self) -> str:
+        """Prefix of the seat hold keys; ``seat_prefix + str(seat_id) == seat(seat_id)``.
+
+        Only handed to Lua scripts that must look at seat keys they cannot know in
+        advance (the members of a user's holds set). Same hash tag, so same slot."""
+        return self._key("seat:")
+
+    def seat(self, seat_id: int) -> str:
+        """string: a seat hold, ``SET NX PX``, value = holder token."""
+        return f"{self.seat_prefix}{int(seat_id)}"
+
+    def holds(self, user_id: int) -> str:
+        """set: the seats a user holds, plus one ``deadline:<ms>`` marker member; the key
+        expires at that deadline (PEXPIREAT)."""
+        return self._key(f"holds:{int(user_id)}")

@@ -1,0 +1,142 @@
+--[[ admit: one admission step (run every second by the admission task).
+
+KEYS[1] waiting     zset    member user id, score arrival seq
+KEYS[2] active      zset    member user id, score pass expiry (ms)
+KEYS[3] ctl         hash    paused, capacity, pass_seconds (staff overrides), sold_out,
+                            preopen_last_seq, shuffled, shuffle_seed, admitted_total
+KEYS[4] seatmap     hash    seat id -> "a" | "s" | "h:<expiry_ms>"
+KEYS[5] admissions  zset    per-second records "<s>:<admitted>:<waiting>:<active>", score s
+ARGV[1] capacity            default size of the active queue (ctl capacity wins)
+ARGV[2] pass_ms             default pass length in ms (ctl pass_seconds wins)
+ARGV[3] shuffle_seed        "" = no shuffle this run; else the seed of the opening shuffle
+
+Reply: {admitted, expired, active, waiting, sold_out (0/1), paused (0/1),
+        shuffled_now (0/1), available_seats (-1 = no seat map)}
+
+Steps: (a) shuffle the pre-opening arrivals once, (b) drop expired passes, (c) read the
+staff overrides, (d) paused admits nobody, (e) count seats neither sold nor held (an
+expired hold counts as free) and stop when none is left, setting sold_out when nothing
+is even held, (f) ZPOPMIN min(capacity - active, waiting, seats left) into active with a
+pass expiry, (g) record the admissions for the rate, the ETA and the history.
+
+Why atomic: counting active and adding to it must be one step, or two overlapping runs
+(a slow beat tick and the next one) would each see the same free slots and together
+exceed capacity. The shuffle must also never interleave with joins or admissions.
+]]
+
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_s = tonumber(t[1])
+local CHUNK = 500 -- stay far below Lua's unpack() stack limit
+
+local function zadd_chunked(key, flat)
+  for i = 1, #flat, 2 * CHUNK do
+    redis.call('ZADD', key, unpack(flat, i, math.min(i + 2 * CHUNK - 1, #flat)))
+  end
+end
+
+-- (a) the opening shuffle: once, and only among the pre-opening arrivals. Their own
+-- scores are dealt out again in a seeded random permutation (Fisher-Yates), so every
+-- later arrival (higher seq) stays behind them and the published seed reproduces it.
+local shuffled_now = 0
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[3], 'shuffled') ~= '1' then
+  local last = tonumber(redis.call('HGET', KEYS[3], 'preopen_last_seq') or '0')
+  if last > 0 then
+    local flat = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', last, 'WITHSCORES')
+    local members, scores = {}, {}
+    for i = 1, #flat, 2 do
+      members[#members + 1] = flat[i]
+      scores[#scores + 1] = flat[i + 1]
+    end
+    -- Redis' math.randomseed takes a C int; fold the seed into its range.
+    math.randomseed(tonumber(ARGV[3]) % 2147483647)
+    for i = #scores, 2, -1 do
+      local j = math.random(i)
+      scores[i], scores[j] = scores[j], scores[i]
+    end
+    local pairs_flat = {}
+    for i = 1, #members do
+      pairs_flat[#pairs_flat + 1] = scores[i]
+      pairs_flat[#pairs_flat + 1] = members[i]
+    end
+    zadd_chunked(KEYS[1], pairs_flat)
+  end
+  redis.call('HSET', KEYS[3], 'shuffled', '1', 'shuffle_seed', ARGV[3])
+  shuffled_now = 1
+end
+
+-- (b) expired passes free their slots.
+local expired = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
+
+-- (c) staff overrides.
+local ctl_capacity, ctl_pass_s, ctl_paused = unpack(redis.call('HMGET', KEYS[3], 'capacity', 'pass_seconds', 'paused'))
+local capacity = tonumber(ctl_capacity or ARGV[1]) or tonumber(ARGV[1])
+local pass_ms = tonumber(ARGV[2])
+if ctl_pass_s and tonumber(ctl_pass_s) then pass_ms = tonumber(ctl_pass_s) * 1000 end
+-- (d)
+local paused = ctl_paused == '1'
+
+-- (e) stock: seats neither sold nor held by a live hold. Without a map the stock is
+-- unknown; admission is then bounded by capacity alone and sold_out is left as it is.
+local available = -1
+local sold_out = redis.call('HGET', KEYS[3], 'sold_out') == '1'
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  available = 0
+  local held = 0
+  for _, value in ipairs(redis.call('HVALS', KEYS[4])) do
+    if value == 'a' then
+      available = available + 1
+    elseif string.sub(value, 1, 2) == 'h:' then
+      if tonumber(string.sub(value, 3)) > now_ms then
+        held = held + 1
+      else
+        available = available + 1
+      end
+    end
+  end
+  sold_out = available == 0 and held == 0
+  if sold_out then
+    redis.call('HSET', KEYS[3], 'sold_out', '1')
+  else
+    redis.call('HDEL', KEYS[3], 'sold_out')
+  end
+end
+
+-- (f) admission.
+local active = redis.call('ZCARD', KEYS[2])
+local waiting = redis.call('ZCARD', KEYS[1])
+local n = 0
+if not paused then
+  n = math.min(capacity - active, waiting)
+  if available >= 0 then n = math.min(n, available) end
+  if n < 0 then n = 0 end
+end
+if n > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[1], n)
+  local expiry = now_ms + pass_ms
+  local flat = {}
+  for i = 1, #popped, 2 do
+    flat[#flat + 1] = expiry
+    flat[#flat + 1] = popped[i]
+  end
+  zadd_chunked(KEYS[2], flat)
+  n = #popped / 2
+  redis.call('HINCRBY', KEYS[3], 'admitted_total', n)
+end
+active = redis.call('ZCARD', KEYS[2])
+waiting = redis.call('ZCARD', KEYS[1])
+
+-- (g) one record per second: runs within the same second are merged (admissions summed,
+-- queue lengths as of the latest run); kept ~10 minutes.
+local admitted_this_second = n
+local existing = redis.call('ZRANGEBYSCORE', KEYS[5], now_s, now_s)
+for _, record in ipairs(existing) do
+  local count = string.match(record, '^%d+:(%d+):')
+  admitted_this_second = admitted_this_second + tonumber(count)
+  redis.call('ZREM', KEYS[5], record)
+end
+redis.call('ZADD', KEYS[5], now_s,
+  string.format('%d:%d:%d:%d', now_s, admitted_this_second, waiting, active))
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now_s - 600)
+
+return {n, expired, active, waiting, sold_out and 1 or 0, paused and 1 or 0, shuffled_now, available}
