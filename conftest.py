@@ -11,7 +11,6 @@ os.environ.setdefault("CACHE_KEY_PREFIX", f"tc-test-{uuid.uuid4().hex[:8]}")
 
 import pytest  # noqa: E402
 from django.core.cache import cache  # noqa: E402
-from django.core.mail import outbox  # noqa: F401,E402  (ensures locmem outbox exists)
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +81,9 @@ def make_auth_client(user):
 
 
 @pytest.fixture
-def event_factory(db):
+def event_factory(db, django_capture_on_commit_callbacks):
+    """Creates an on-sale event; its on-commit work (cache invalidation, seat map) runs
+    as it would after a real commit."""
     from events.services import event_create_with_seats
 
     def make(**kwargs):
@@ -91,8 +92,10 @@ def event_factory(db):
         kwargs.setdefault("rows", 2)
         kwargs.setdefault("seats_per_row", 5)
         kwargs.setdefault("price", "55000")
-        kwargs.setdefault("open_now", True)
-        return event_create_with_seats(**kwargs)
+        if "sales_open_at" not in kwargs:
+            kwargs.setdefault("open_now", True)
+        with django_capture_on_commit_callbacks(execute=True):
+            return event_create_with_seats(**kwargs)
 
     return make
 

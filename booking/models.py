@@ -29,6 +29,8 @@ class Booking(models.Model):
     )
     emailed_at = models.DateTimeField(_("ticket e-mailed at"), null=True, blank=True)
     cancellation_emailed_at = models.DateTimeField(null=True, blank=True)
+    # The buyer's language when they booked: the ticket and cancellation mails use it.
+    language = models.CharField(_("language"), max_length=10, default="en")
 
     class Meta:
         ordering = ["-created_at", "-id"]

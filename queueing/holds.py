@@ -101,8 +101,9 @@ def holds_release(*, event_id: int, user_id: int, seat_ids: list[int] | None = N
 
 
 def holds_verify(*, event_id: int, user_id: int, seat_ids: list[int]) -> bool:
-    """True when every seat is held by this user right now. One MGET: the seat keys of an
-    event share a slot, and an expired key reads as missing."""
+    """True when every seat is held by this user right now (False for an empty list: there
+    is nothing to book). One MGET: the seat keys of an event share a slot, and an expired
+    key reads as missing."""
     seats = _unique(seat_ids)
     if not seats:
         return False

@@ -7,6 +7,7 @@ whose expiry (Redis clock) has passed reads, and counts, as available.
 
 from __future__ import annotations
 
+from queueing.connection import get_redis
 from queueing.keys import EventKeys
 from queueing.scripts import run_script
 
@@ -46,8 +47,6 @@ def seatmap_load(*, event_id: int, statuses: dict[int, str]) -> None:
 
 
 def seatmap_exists(*, event_id: int) -> bool:
-    from queueing.connection import get_redis
-
     return bool(get_redis().exists(EventKeys(event_id).seatmap))
 
 

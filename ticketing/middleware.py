@@ -30,6 +30,15 @@ class ServiceUnavailableMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # DRF parses JSON straight from the stream, so Django's own size check never
+        # fires for the API: refuse an oversized body here, before any view reads it.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and length > limit and not request.path.startswith("/admin/"):
+            return JsonResponse({"code": "too_large", "detail": "The request body is too large."}, status=413)
         try:
             return self.get_response(request)
         except (RedisError, DatabaseError, ServiceUnavailable) as exc:

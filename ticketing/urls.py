@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -21,6 +22,11 @@ urlpatterns = [
     path("", include("booking.urls")),
     path("", include("events.urls")),
 ]
+
+if settings.BENCH_ENDPOINTS:
+    from ticketing.bench_views import bare_json
+
+    urlpatterns.insert(0, path("bench/bare/", bare_json))
 
 handler404 = "ticketing.error_pages.not_found"
 handler500 = "ticketing.error_pages.server_error"

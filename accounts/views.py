@@ -1,0 +1,62 @@
+"""Account pages: sign up, log in, log out (the last is Django's ``LogoutView``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import LoginView, RedirectURLMixin
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import resolve_url
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.generic import FormView
+
+from accounts.forms import LoginForm, SignupForm
+from accounts.services import user_register
+
+
+class LoginPageView(LoginView):
+    authentication_form = LoginForm
+    template_name = "accounts/login.html"
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_invalid(form)
+        if form.retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
+
+
+@method_decorator([login_not_required, sensitive_post_parameters(), never_cache], name="dispatch")
+class SignupView(RedirectURLMixin, FormView):
+    """Creates the account, logs the new user in and sends them to ``next`` (when it
+    is a safe URL on this site) or to ``LOGIN_REDIRECT_URL``."""
+
+    form_class = SignupForm
+    template_name = "accounts/signup.html"
+
+    def form_valid(self, form: SignupForm) -> HttpResponse:  # type: ignore[override]
+        try:
+            user = user_register(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                name=form.cleaned_data["name"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)  # keyed by field name: shown next to each input
+            return self.form_invalid(form)
+        login(self.request, user)
+        return super().form_valid(form)
+
+    def get_default_redirect_url(self) -> str:
+        return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context[self.redirect_field_name] = self.get_redirect_url()
+        return context

@@ -1,0 +1,298 @@
+"""``make bench``: requests/s of each hot endpoint through the real web server (gunicorn,
+production settings shape) next to a bare Django JSON view on the same server, measured in
+the same run with the same load tool (wrk), and the ratio. The machine is shared and noisy:
+read the ratios, not the absolute figures.
+
+    python bench/run.py [--duration 8] [--connections 32] [--only join,status] [--json]
+
+Scenarios: bare (baseline), join, status, seats (full map), seats_304, hold (contended),
+confirm (distinct seats; bookings/s). Uses DATABASE_URL / REDIS_URL like the app, with its
+own Redis key prefix and its own event and buyers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RUN_ID = uuid.uuid4().hex[:8]
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
+os.environ["QUEUE_KEY_PREFIX"] = f"bench-{RUN_ID}:"
+os.environ["CACHE_KEY_PREFIX"] = f"bench-{RUN_ID}"
+
+
+@dataclass
+class Result:
+    scenario: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    statuses: dict[str, int]
+    ratio_to_bare: float | None = None
+    note: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    print("wrk not found: installing Debian's wrk package", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    return shutil.which("wrk") or "wrk"
+
+
+class Server:
+    """gunicorn with the production settings shape (DEBUG off), sync workers."""
+
+    def __init__(self, workers: int) -> None:
+        self.port = free_port()
+        env = {**os.environ, "DEBUG": "0", "BENCH_ENDPOINTS": "1", "LOG_LEVEL": "WARNING"}
+        self.process = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/gunicorn"),
+                "ticketing.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "sync",
+                "--backlog",
+                "2048",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/bench/bare/", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=20)
+
+
+def run_wrk(wrk: str, url: str, lines: list[str], *, duration: float, connections: int, once: bool = False) -> dict:
+    threads = 2
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
+        handle.write("\n".join(lines) + "\n")
+        request_file = handle.name
+    env = {**os.environ, "WRK_REQUESTS": request_file, "WRK_THREADS": str(threads), "ONCE": "1" if once else "0"}
+    output = subprocess.run(
+        [
+            wrk,
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench/wrk_rotate.lua"),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(request_file)
+    stats_line = next(line for line in output.splitlines() if line.startswith("WRKSTATUS "))
+    stats = json.loads(stats_line.removeprefix("WRKSTATUS "))
+    stats["requests_per_s"] = stats["requests"] / stats["duration_s"] if stats["duration_s"] else 0.0
+    return stats
+
+
+def setup_data(buyers: int) -> dict:
+    import django
+
+    django.setup()
+    from django.contrib.auth.hashers import make_password
+    from django.core.management import call_command
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.models import User
+    from events.selectors import seatmap_rebuild
+    from events.services import event_create_with_seats
+
+    call_command("migrate", verbosity=0)
+    password = make_password(None)
+    users = User.objects.bulk_create(
+        [User(email=f"bench-{RUN_ID}-{n}@example.com", name=f"Bench {n}", password=password) for n in range(buyers)],
+        batch_size=1000,
+    )
+    if users[0].pk is None:  # MySQL does not return bulk ids
+        users = list(User.objects.filter(email__startswith=f"bench-{RUN_ID}-").order_by("pk"))
+    event = event_create_with_seats(
+        title=f"Bench {RUN_ID}",
+        sections=["A", "B", "C", "D"],
+        rows=10,
+        seats_per_row=25,
+        capacity=buyers,
+        pass_seconds=3600,
+        hold_seconds=600,
+        max_tickets_per_user=4,
+        open_now=True,
+    )
+    seatmap_rebuild(event.pk)
+    tokens = [str(AccessToken.for_user(user)) for user in users]
+    seat_ids = list(event.seats.order_by("pk").values_list("pk", flat=True))
+    return {"event": event, "users": users, "tokens": tokens, "seat_ids": seat_ids}
+
+
+def admit_all(data: dict) -> None:
+    from queueing.waiting_room import admit, queue_join
+
+    event = data["event"]
+    open_ms = int(event.sales_open_at.timestamp() * 1000)
+    for user in data["users"]:
+        queue_join(event_id=event.pk, user_id=user.pk, sales_open_at_ms=open_ms)
+    admit(event_id=event.pk, capacity=len(data["users"]), pass_seconds=3600)
+
+
+def scenario_lines(name: str, data: dict, rng: random.Random) -> tuple[list[str], bool]:
+    event_id = data["event"].pk
+    tokens = data["tokens"]
+    if name == "bare":
+        return ["GET\t/bench/bare/\t\t\t"], False
+    if name == "join":
+        return [f"POST\t/api/events/{event_id}/queue/\t{token}\t\t" for token in tokens], False
+    if name == "status":
+        return [f"GET\t/api/events/{event_id}/queue/\t{token}\t\t" for token in tokens], False
+    if name == "seats":
+        return [f"GET\t/api/events/{event_id}/seats/\t\t\t"], False
+    if name == "seats_304":
+        from events.selectors import seat_map_get
+
+        etag = seat_map_get(event_id).etag
+        return [f"GET\t/api/events/{event_id}/seats/\t\t\tIf-None-Match: {etag}"], False
+    if name == "hold":
+        # Contention: every buyer asks for one of the first 40 seats; most get 409.
+        hot = data["seat_ids"][:40]
+        return [
+            f'POST\t/api/events/{event_id}/holds/\t{token}\t{{"seat_ids": [{rng.choice(hot)}]}}\t' for token in tokens
+        ], False
+    if name == "confirm":
+        from queueing.holds import holds_release, seats_hold
+
+        free = data["seat_ids"][40:]
+        lines = []
+        for user, token, seat_id in zip(data["users"], tokens, free, strict=False):
+            holds_release(event_id=event_id, user_id=user.pk)
+            seats_hold(event_id=event_id, user_id=user.pk, seat_ids=[seat_id], hold_seconds=600, cap=4)
+            body = json.dumps({"event_id": event_id, "seat_ids": [seat_id]})
+            lines.append(f"POST\t/api/bookings/\t{token}\t{body}\t")
+        return lines, True
+    raise ValueError(name)
+
+
+SCENARIOS = ["bare", "join", "status", "seats", "seats_304", "hold", "confirm"]
+TARGETS = {"join": (3000, 0.60), "status": (4000, 0.70)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
+    parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--only", default=",".join(SCENARIOS))
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    wanted = [name for name in args.only.split(",") if name]
+    unknown = set(wanted) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+
+    wrk = ensure_wrk()
+    rng = random.Random(7)
+    data = setup_data(args.buyers)
+    server = Server(args.workers)
+    results: list[Result] = []
+    try:
+        # Warm every worker (settings caches, script SHAs, DB connections).
+        warm, _ = scenario_lines("status", data, rng)
+        run_wrk(wrk, server.url, warm[:200], duration=2, connections=args.connections)
+        if "hold" in wanted or "confirm" in wanted:
+            admit_all(data)
+        for name in ["bare", *[n for n in wanted if n != "bare"]]:
+            lines, once = scenario_lines(name, data, rng)
+            stats = run_wrk(wrk, server.url, lines, duration=args.duration, connections=args.connections, once=once)
+            note = ""
+            if name == "confirm":
+                from booking.models import Booking
+
+                confirmed = Booking.objects.filter(event=data["event"]).count()
+                note = f"{confirmed} bookings confirmed"
+                stats["requests_per_s"] = confirmed / stats["duration_s"]
+            results.append(
+                Result(
+                    scenario=name,
+                    requests_per_s=round(stats["requests_per_s"], 1),
+                    p50_ms=round(stats["p50_ms"], 2),
+                    p99_ms=round(stats["p99_ms"], 2),
+                    requests=stats["requests"],
+                    statuses=stats["statuses"],
+                    note=note,
+                )
+            )
+    finally:
+        server.stop()
+
+    bare = next(r for r in results if r.scenario == "bare").requests_per_s
+    for result in results:
+        result.ratio_to_bare = round(result.requests_per_s / bare, 3) if bare else None
+    if args.json:
+        print(json.dumps({"run": RUN_ID, "workers": args.workers, "results": [asdict(r) for r in results]}, indent=2))
+        return 0
+    print(f"\nmake bench — gunicorn {args.workers} sync workers, wrk 2 threads × {args.connections} connections, "
+          f"{args.duration:g} s per scenario, same machine\n")
+    print(f"{'scenario':<11}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}  statuses / note")
+    for r in results:
+        statuses = " ".join(f"{code}:{count}" for code, count in sorted(r.statuses.items()))
+        target = ""
+        if r.scenario in TARGETS:
+            absolute, ratio = TARGETS[r.scenario]
+            ok = r.requests_per_s >= absolute and (r.ratio_to_bare or 0) >= ratio
+            target = f"  target ≥{absolute}/s and ≥{ratio:.0%}: {'met' if ok else 'MISSED'}"
+        unit = "bookings/s" if r.scenario == "confirm" else ""
+        print(f"{r.scenario:<11}{r.requests_per_s:>10.0f}{(r.ratio_to_bare or 0):>9.0%}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+              f"  {statuses} {r.note}{unit and ' (' + unit + ')'}{target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

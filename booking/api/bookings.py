@@ -1,0 +1,128 @@
+"""Bookings API (API.md "Bookings"): confirm, list, detail, cancel."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.utils.translation import get_language
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from booking import selectors, services
+from booking.api.holds import SeatIdsField
+from booking.models import Booking
+from booking.services import MAX_IDEMPOTENCY_KEY_LENGTH
+from ticketing.errors import DomainError
+from ticketing.pagination import StandardPagination
+
+
+class BookingSeatSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="seat_id")
+    section = serializers.CharField(source="seat.section")
+    row = serializers.CharField(source="seat.row")
+    number = serializers.IntegerField(source="seat.number")
+    price = serializers.DecimalField(max_digits=10, decimal_places=2)
+
+
+class BookingOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    event_id = serializers.IntegerField()
+    event_title = serializers.CharField(source="event.title")
+    status = serializers.ChoiceField(choices=["confirmed", "cancelled"])
+    seats = BookingSeatSerializer(source="tickets", many=True)
+    total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    created_at = serializers.DateTimeField()
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+
+
+def _booking_or_404(*, code: str, user_id: int) -> Booking:
+    booking = selectors.booking_get_for_user(code=code, user_id=user_id)
+    if booking is None:
+        raise Http404
+    return booking
+
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Up to 64 characters; a repeated key returns the first booking (200).",
+)
+
+
+class BookingListCreateApi(APIView):
+    """POST confirms the caller's held seats; GET lists the caller's bookings."""
+
+    class InputSerializer(serializers.Serializer):
+        event_id = serializers.IntegerField(min_value=1)
+        seat_ids = SeatIdsField()
+
+    OutputSerializer = BookingOutputSerializer
+
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            201: OutputSerializer,
+            200: OpenApiResponse(OutputSerializer, description="Repeated Idempotency-Key: the same booking."),
+            403: OpenApiResponse(description="code: not_admitted"),
+            409: OpenApiResponse(description="code: hold_missing or seat_unavailable"),
+        },
+        operation_id="bookings_create",
+    )
+    def post(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not 0 < len(key.strip()) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise DomainError("invalid", "The Idempotency-Key header must be 1 to 64 characters.", status=400)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        booking, created = services.booking_confirm(
+            user=request.user,
+            event_id=serializer.validated_data["event_id"],
+            seat_ids=serializer.validated_data["seat_ids"],
+            idempotency_key=key.strip() if key else None,
+            language=get_language(),
+        )
+        booking = _booking_or_404(code=booking.code, user_id=request.user.pk)
+        return Response(
+            self.OutputSerializer(booking).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    @extend_schema(responses=OutputSerializer(many=True), operation_id="bookings_list")
+    def get(self, request: Request) -> Response:
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(
+            selectors.booking_list_for_user(user_id=request.user.pk), request, view=self
+        )
+        return Response(paginator.get_paginated_data(self.OutputSerializer(page, many=True).data))
+
+
+class BookingDetailApi(APIView):
+    OutputSerializer = BookingOutputSerializer
+
+    @extend_schema(responses={200: OutputSerializer, 404: None}, operation_id="bookings_retrieve")
+    def get(self, request: Request, code: str) -> Response:
+        return Response(self.OutputSerializer(_booking_or_404(code=code, user_id=request.user.pk)).data)
+
+
+class BookingCancelApi(APIView):
+    OutputSerializer = BookingOutputSerializer
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OutputSerializer,
+            404: None,
+            409: OpenApiResponse(description="code: not_cancellable"),
+        },
+        operation_id="bookings_cancel",
+    )
+    def post(self, request: Request, code: str) -> Response:
+        booking = services.booking_cancel(
+            booking=_booking_or_404(code=code, user_id=request.user.pk), by_user=request.user
+        )
+        return Response(self.OutputSerializer(_booking_or_404(code=booking.code, user_id=request.user.pk)).data)

@@ -1,0 +1,220 @@
+"""Booking pages: seat picker, checkout, my tickets (list, detail with QR, cancel).
+
+Server-rendered and usable without JavaScript (every action is a CSRF-protected form
+POST followed by a redirect); ``static/js/seat_picker.js`` adds the live map, multi-seat
+selection and the countdown on top. No inline scripts (CSP ``script-src 'self'``):
+configuration travels in data- attributes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from booking import selectors, services
+from booking.models import Booking, BookingStatus
+from booking.qr import qr_svg
+from events.models import Event, Seat
+from events.selectors import event_detail_get, seat_map_get
+from queueing.holds import Hold, holds_get
+from queueing.waiting_room import pass_expires_at_ms
+from ticketing.errors import DomainError
+
+
+def _event_or_404(event_id: int) -> Event:
+    event = event_detail_get(event_id)
+    if event is None:
+        raise Http404
+    return event
+
+
+def _seat_ids_from(request: HttpRequest) -> list[int]:
+    try:
+        return [int(value) for value in request.POST.getlist("seat_ids")]
+    except ValueError:
+        return []
+
+
+def _to_waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
+    messages.info(request, _("Your turn has not come yet (or your pass expired). Please wait in the queue."))
+    return redirect("events:waiting_room", event_id=event_id)
+
+
+@dataclass(frozen=True)
+class HeldSeats:
+    seats: list[Seat]
+    total: Decimal
+    expires_at_ms: int | None
+
+    @property
+    def expires_at(self) -> datetime | None:
+        if self.expires_at_ms is None:
+            return None
+        return datetime.fromtimestamp(self.expires_at_ms / 1000, tz=UTC)
+
+
+def _held_seats(hold: Hold, *, event_id: int) -> HeldSeats:
+    seats = list(Seat.objects.filter(event_id=event_id, pk__in=hold.seat_ids).order_by("section", "row", "number"))
+    return HeldSeats(seats=seats, total=sum((seat.price for seat in seats), Decimal("0")), expires_at_ms=hold.expires_at_ms)
+
+
+def _seat_sections(seats: list[dict[str, Any]], *, mine: set[int]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    sections: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for seat in seats:
+        view = {**seat, "mine": seat["id"] in mine}
+        sections.setdefault(seat["section"], {}).setdefault(seat["row"], []).append(view)
+    return sections
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = _event_or_404(event_id)
+    pass_expires = pass_expires_at_ms(event_id=event_id, user_id=request.user.pk)
+    if pass_expires is None:
+        return _to_waiting_room(request, event_id)
+
+    if request.method == "POST":
+        # The no-JavaScript path: a seat button submits its id; "release" gives back all.
+        try:
+            if request.POST.get("action") == "release":
+                services.seats_release(event_id=event_id, user_id=request.user.pk)
+                messages.info(request, _("Your held seats were released."))
+            else:
+                seat_ids = _seat_ids_from(request)
+                if not seat_ids:
+                    messages.error(request, _("Choose at least one seat."))
+                else:
+                    services.seats_hold(event_id=event_id, user_id=request.user.pk, seat_ids=seat_ids)
+                    messages.success(request, _("Seats held. Check out before the countdown ends."))
+        except DomainError as exc:
+            if exc.code == "not_admitted":
+                return _to_waiting_room(request, event_id)
+            messages.error(request, exc.detail)
+        return redirect("booking:seat_picker", event_id=event_id)
+
+    hold = holds_get(event_id=event_id, user_id=request.user.pk)
+    held = _held_seats(hold, event_id=event_id)
+    seat_map = seat_map_get(event_id)
+    cap = selectors.hold_cap(
+        event_id=event_id, user_id=request.user.pk, max_tickets_per_user=event.max_tickets_per_user
+    )
+    return render(
+        request,
+        "booking/seat_picker.html",
+        {
+            "event": event,
+            "sections": _seat_sections(seat_map.seats, mine=set(hold.seat_ids)),
+            "seat_map_etag": seat_map.etag,
+            "held": held,
+            "cap": cap,
+            "pass_expires_at_ms": pass_expires,
+            "server_now_ms": int(time.time() * 1000),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = _event_or_404(event_id)
+    if request.method == "POST":
+        key = request.POST.get("idempotency_key", "")[: services.MAX_IDEMPOTENCY_KEY_LENGTH] or None
+        try:
+            booking, created = services.booking_confirm(
+                user=request.user,
+                event_id=event_id,
+                seat_ids=_seat_ids_from(request),
+                idempotency_key=key,
+                language=get_language(),
+            )
+        except DomainError as exc:
+            if exc.code == "not_admitted":
+                return _to_waiting_room(request, event_id)
+            messages.error(request, exc.detail)
+            return redirect("booking:seat_picker", event_id=event_id)
+        if created:
+            messages.success(request, _("Booking confirmed. Your tickets are on their way to your inbox."))
+        return redirect("booking:booking_detail", code=booking.code)
+
+    hold = holds_get(event_id=event_id, user_id=request.user.pk)
+    if not hold.seat_ids:
+        messages.info(request, _("You hold no seats for this event. Choose your seats first."))
+        return redirect("booking:seat_picker", event_id=event_id)
+    return render(
+        request,
+        "booking/checkout.html",
+        {
+            "event": event,
+            "held": _held_seats(hold, event_id=event_id),
+            # A new key per rendered page: a double submit of this form books once.
+            "idempotency_key": uuid.uuid4().hex,
+            "server_now_ms": int(time.time() * 1000),
+        },
+    )
+
+
+@login_required
+def my_tickets(request: HttpRequest) -> HttpResponse:
+    paginator = Paginator(selectors.booking_list_for_user(user_id=request.user.pk), 20)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(request, "booking/my_tickets.html", {"page": page, "bookings": page.object_list})
+
+
+def _booking_or_404(request: HttpRequest, code: str) -> Booking:
+    booking = selectors.booking_get_for_user(code=code, user_id=request.user.pk)
+    if booking is None:
+        raise Http404
+    return booking
+
+
+@login_required
+def booking_detail(request: HttpRequest, code: str) -> HttpResponse:
+    booking = _booking_or_404(request, code)
+    tickets = [
+        {
+            "ticket": ticket,
+            "seat": ticket.seat,
+            # segno output: escaped, no script; safe to embed.
+            "qr": mark_safe(qr_svg(ticket.code)) if booking.status == BookingStatus.CONFIRMED else None,  # noqa: S308
+        }
+        for ticket in booking.tickets.all()
+    ]
+    return render(request, "booking/booking_detail.html", {"booking": booking, "tickets": tickets})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def booking_cancel(request: HttpRequest, code: str) -> HttpResponse:
+    booking = _booking_or_404(request, code)
+    if request.method == "POST":
+        try:
+            services.booking_cancel(booking=booking, by_user=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, _("Your booking was cancelled."))
+        return redirect("booking:booking_detail", code=booking.code)
+    if booking.status != BookingStatus.CONFIRMED:
+        messages.info(request, _("This booking is already cancelled."))
+        return redirect("booking:booking_detail", code=booking.code)
+    return render(
+        request,
+        "booking/booking_cancel.html",
+        {"booking": booking, "detail_url": reverse("booking:booking_detail", args=[booking.code])},
+    )

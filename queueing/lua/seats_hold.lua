@@ -1,0 +1,106 @@
+--[[ seats_hold: hold all requested seats for a user, or none.
+
+KEYS[1]       active       zset    member user id, score pass expiry (ms)
+KEYS[2]       seatmap      hash    seat id -> "a" | "s" | "h:<expiry_ms>"
+KEYS[3]       holds:USER   set     seat ids held + one "deadline:<ms>" marker; PEXPIREAT deadline
+KEYS[4..n+3]  seat:S       string  hold of seat S (same order as the seat ids in ARGV)
+ARGV[1] holder token (the user id)
+ARGV[2] hold length in ms (used only when the user has no live deadline)
+ARGV[3] per-user cap (seats held at once)
+ARGV[4] seat key prefix (prefix .. seat id == seat key; to look at the user's
+        existing holds, which the caller cannot list in KEYS without a read first)
+ARGV[5..n+4] seat ids, no duplicates
+
+Reply: {"ok", deadline_ms, held seat id, ...}   every seat the user holds now
+       {"err", code, seat id, ...}             code: not_admitted | no_seatmap |
+          invalid_seats (unknown ids) | seat_unavailable (taken ids) |
+          limit_exceeded (the seats that would be new)
+
+Deadline: the first hold sets it (now + hold length); while it is live, later holds
+get the same one, and a seat already held is not extended, so clicking again never
+resets the countdown.
+
+Why atomic: checking that every seat is free and taking them all must be one step, or
+two users could each take part of the other's selection (or the same seat); the cap
+count and the seat map write must agree with the keys actually set.
+]]
+
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local token = ARGV[1]
+local hold_ms = tonumber(ARGV[2])
+local cap = tonumber(ARGV[3])
+local prefix = ARGV[4]
+local first_seat_arg = 5
+local seat_count = #ARGV - first_seat_arg + 1
+
+local function err(code, ids)
+  local reply = {'err', code}
+  for _, id in ipairs(ids or {}) do reply[#reply + 1] = id end
+  return reply
+end
+
+local pass = redis.call('ZSCORE', KEYS[1], token)
+if not pass or tonumber(pass) <= now_ms then return err('not_admitted') end
+
+if redis.call('EXISTS', KEYS[2]) == 0 then return err('no_seatmap') end
+
+local seat_ids = {}
+for i = 1, seat_count do seat_ids[i] = ARGV[first_seat_arg + i - 1] end
+local map_values = redis.call('HMGET', KEYS[2], unpack(seat_ids))
+
+local invalid = {}
+for i = 1, seat_count do
+  if not map_values[i] then invalid[#invalid + 1] = seat_ids[i] end
+end
+if #invalid > 0 then return err('invalid_seats', invalid) end
+
+-- The seat key is the lock; the map only adds "sold" (a sold seat has no key).
+local taken, new_seats = {}, {}
+for i = 1, seat_count do
+  local holder = redis.call('GET', KEYS[3 + i])
+  if map_values[i] == 's' or (holder and holder ~= token) then
+    taken[#taken + 1] = seat_ids[i]
+  elseif not holder then
+    new_seats[#new_seats + 1] = i
+  end
+end
+if #taken > 0 then return err('seat_unavailable', taken) end
+
+-- Prune members whose hold expired or was dropped, and find the live deadline.
+local deadline, marker, live = 0, nil, {}
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local marked = string.match(member, '^deadline:(%d+)$')
+  if marked then
+    deadline, marker = tonumber(marked), member
+  elseif redis.call('GET', prefix .. member) == token then
+    live[#live + 1] = member
+  else
+    redis.call('SREM', KEYS[3], member)
+  end
+end
+
+if #live + #new_seats > cap then
+  local ids = {}
+  for _, i in ipairs(new_seats) do ids[#ids + 1] = seat_ids[i] end
+  return err('limit_exceeded', ids)
+end
+
+if deadline <= now_ms then
+  if marker then redis.call('SREM', KEYS[3], marker) end
+  deadline = now_ms + hold_ms
+  redis.call('SADD', KEYS[3], 'deadline:' .. string.format('%d', deadline))
+end
+local ttl = deadline - now_ms
+local map_value = 'h:' .. string.format('%d', deadline)
+for _, i in ipairs(new_seats) do
+  redis.call('SET', KEYS[3 + i], token, 'PX', ttl, 'NX')
+  redis.call('SADD', KEYS[3], seat_ids[i])
+  redis.call('HSET', KEYS[2], seat_ids[i], map_value)
+  live[#live + 1] = seat_ids[i]
+end
+redis.call('PEXPIREAT', KEYS[3], deadline)
+
+local reply = {'ok', deadline}
+for _, id in ipairs(live) do reply[#reply + 1] = id end
+return reply
