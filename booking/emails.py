@@ -42,7 +42,8 @@ class TicketEmail(BaseEmailMessage):
             "booking": booking,
             "event": booking.event,
             "tickets": [
-                {"ticket": ticket, "seat": ticket.seat, "cid": qr_content_id(ticket.code)} for ticket in tickets
+                {"ticket": ticket, "seat": ticket.seat, "cid": qr_content_id(ticket.code)}
+                for ticket in tickets
             ],
             "buyer_name": booking.user.name,
             "my_tickets_url": _absolute(reverse("booking:my_tickets")),
@@ -86,7 +87,12 @@ def ticket_email_send(*, booking_id: int) -> bool:
     """Sends the ticket mail of a booking once. Returns whether a mail went out."""
     with transaction.atomic():
         # Lock the bare row (no joins: MariaDB has no FOR UPDATE OF).
-        row = Booking.objects.select_for_update().filter(pk=booking_id).only("pk", "emailed_at", "status").first()
+        row = (
+            Booking.objects.select_for_update()
+            .filter(pk=booking_id)
+            .only("pk", "emailed_at", "status")
+            .first()
+        )
         if row is None or row.emailed_at is not None or row.status != BookingStatus.CONFIRMED:
             return False
         booking = booking_get(booking_id=booking_id)

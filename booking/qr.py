@@ -18,7 +18,9 @@ def _qr(data: str) -> segno.QRCode:
 def qr_svg(data: str, *, scale: int = 4, title: str | None = None) -> str:
     """An ``<svg>`` element (no XML declaration) to embed in a page. With CSP
     ``script-src 'self'`` inline SVG is fine: it carries no script and no style."""
-    return _qr(data).svg_inline(scale=scale, border=2, title=title, svgclass="qr", lineclass="qr-line")
+    return _qr(data).svg_inline(
+        scale=scale, border=4, title=title, svgclass="qr", lineclass="qr-line", omitsize=True
+    )
 
 
 def qr_png(data: str, *, scale: int = 6) -> bytes:

@@ -10,7 +10,12 @@ from booking.models import Booking, BookingStatus, Ticket
 
 def _with_tickets(queryset: QuerySet[Booking]) -> QuerySet[Booking]:
     return queryset.select_related("event").prefetch_related(
-        Prefetch("tickets", queryset=Ticket.objects.select_related("seat").order_by("seat__section", "seat__row", "seat__number", "pk"))
+        Prefetch(
+            "tickets",
+            queryset=Ticket.objects.select_related("seat").order_by(
+                "seat__section", "seat__row", "seat__number", "pk"
+            ),
+        )
     )
 
 

@@ -165,7 +165,7 @@ def _with_transaction_retries(work: Callable[[], T], *, what: str) -> T:
             logger.warning("%s: transient database error (attempt %d): %s", what, attempt, exc)
             if attempt == TRANSACTION_ATTEMPTS:
                 raise ServiceUnavailable("database") from exc
-            time.sleep(0.02 * 2**attempt + random.uniform(0, 0.03))  # noqa: S311 (jitter)
+            time.sleep(0.02 * 2**attempt + random.uniform(0, 0.03))
     raise ServiceUnavailable("database")  # pragma: no cover
 
 
@@ -224,9 +224,12 @@ def _booking_create(*, idempotency_key: str | None, **fields: object) -> Booking
                     code=code_generate(BOOKING_CODE_LENGTH), idempotency_key=idempotency_key, **fields
                 )
         except IntegrityError:
-            if idempotency_key and Booking.objects.filter(
-                user_id=fields["user_id"], idempotency_key=idempotency_key
-            ).exists():
+            if (
+                idempotency_key
+                and Booking.objects.filter(
+                    user_id=fields["user_id"], idempotency_key=idempotency_key
+                ).exists()
+            ):
                 raise _IdempotencyKeyClash from None
     raise RuntimeError("could not draw a unique booking code")
 
@@ -316,13 +319,34 @@ def booking_confirm(
         existing = booking_find_by_idempotency_key(user_id=user.pk, idempotency_key=idempotency_key)
         if existing is not None:
             return _replayed(existing, event_id=event_id, seat_ids=seat_ids), False
+    try:
+        booking = _booking_confirm_new(
+            user_id=user.pk,
+            event_id=event_id,
+            seat_ids=seat_ids,
+            idempotency_key=idempotency_key or None,
+            language=language or settings.LANGUAGE_CODE,
+        )
+    except (DomainError, _IdempotencyKeyClash):
+        # A concurrent twin of this request (same key) may have committed meanwhile and
+        # consumed the holds or sold the seats: then its booking is the answer.
+        if idempotency_key:
+            existing = booking_find_by_idempotency_key(user_id=user.pk, idempotency_key=idempotency_key)
+            if existing is not None:
+                return _replayed(existing, event_id=event_id, seat_ids=seat_ids), False
+        raise
+    return booking, True
 
+
+def _booking_confirm_new(
+    *, user_id: int, event_id: int, seat_ids: list[int], idempotency_key: str | None, language: str
+) -> Booking:
     _event_settings(event_id)
     # BOOKING_DB_GUARD is a test-only switch (the race tests' negative control): off, the
     # hold check and the conditional UPDATE are both skipped, so a race can double-sell.
     guarded = bool(settings.BOOKING_DB_GUARD)
     if guarded:
-        _require_holds(event_id=event_id, user_id=user.pk, seat_ids=seat_ids)
+        _require_holds(event_id=event_id, user_id=user_id, seat_ids=seat_ids)
 
     # Early refusal without taking any lock (unknown ids, seats already sold). Not the
     # judge: the conditional UPDATE below is, whatever happens after this read.
@@ -341,27 +365,19 @@ def booking_confirm(
 
     def attempt() -> Booking:
         return _booking_write(
-            user_id=user.pk,
+            user_id=user_id,
             event_id=event_id,
             seat_ids=seat_ids,
-            idempotency_key=idempotency_key or None,
-            language=language or settings.LANGUAGE_CODE,
+            idempotency_key=idempotency_key,
+            language=language,
             guarded=guarded,
         )
 
     try:
-        booking = _with_transaction_retries(attempt, what="booking_confirm")
-    except (_SeatsTaken, _IdempotencyKeyClash) as exc:
-        # A concurrent retry of the same request may have won: then it is ours.
-        if idempotency_key:
-            existing = booking_find_by_idempotency_key(user_id=user.pk, idempotency_key=idempotency_key)
-            if existing is not None:
-                return _replayed(existing, event_id=event_id, seat_ids=seat_ids), False
-        if isinstance(exc, _IdempotencyKeyClash):  # pragma: no cover  (the lookup finds it)
-            raise
+        return _with_transaction_retries(attempt, what="booking_confirm")
+    except _SeatsTaken:
         taken = Seat.objects.filter(pk__in=seat_ids).exclude(status=SeatStatus.AVAILABLE)
         raise _seat_unavailable(sorted(taken.values_list("pk", flat=True))) from None
-    return booking, True
 
 
 # --- Cancel ----------------------------------------------------------------------------
@@ -383,7 +399,9 @@ def booking_cancel(*, booking: Booking, by_user: User) -> Booking:
                 raise DomainError("not_cancellable", _("This booking is already cancelled."), status=409)
             if not by_user.is_staff and locked.event.starts_at <= timezone.now():
                 raise DomainError(
-                    "not_cancellable", _("The event has started; this booking can't be cancelled."), status=409
+                    "not_cancellable",
+                    _("The event has started; this booking can't be cancelled."),
+                    status=409,
                 )
             seat_ids = sorted(locked.tickets.values_list("seat_id", flat=True))
             Seat.objects.filter(pk__in=seat_ids, status=SeatStatus.SOLD).update(status=SeatStatus.AVAILABLE)

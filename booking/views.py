@@ -69,11 +69,17 @@ class HeldSeats:
 
 
 def _held_seats(hold: Hold, *, event_id: int) -> HeldSeats:
-    seats = list(Seat.objects.filter(event_id=event_id, pk__in=hold.seat_ids).order_by("section", "row", "number"))
-    return HeldSeats(seats=seats, total=sum((seat.price for seat in seats), Decimal("0")), expires_at_ms=hold.expires_at_ms)
+    seats = list(
+        Seat.objects.filter(event_id=event_id, pk__in=hold.seat_ids).order_by("section", "row", "number")
+    )
+    return HeldSeats(
+        seats=seats, total=sum((seat.price for seat in seats), Decimal("0")), expires_at_ms=hold.expires_at_ms
+    )
 
 
-def _seat_sections(seats: list[dict[str, Any]], *, mine: set[int]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def _seat_sections(
+    seats: list[dict[str, Any]], *, mine: set[int]
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
     sections: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for seat in seats:
         view = {**seat, "mine": seat["id"] in mine}

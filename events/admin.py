@@ -122,9 +122,10 @@ class EventAdmin(admin.ModelAdmin):
         "seat_count",
         "staff_links",
     )
-    list_filter = ("is_published",)
+    # Date filters, not date_hierarchy: the latter needs MySQL's time zone tables
+    # (CONVERT_TZ), which a stock MariaDB does not have loaded.
+    list_filter = ("is_published", "sales_open_at")
     search_fields = ("title", "venue")
-    date_hierarchy = "sales_open_at"
     readonly_fields = ("created_at", "updated_at")
     actions = ["generate_seats_action"]
 
@@ -266,10 +267,9 @@ class RushControlChangeAdmin(admin.ModelAdmin):
     """The audit log: read-only for everyone, superusers included."""
 
     list_display = ("changed_at", "event", "changed_by", "changes_summary")
-    list_filter = ("event",)
+    list_filter = ("event", "changed_at")
     search_fields = ("event__title", "changed_by__email")
     list_select_related = ("event", "changed_by")
-    date_hierarchy = "changed_at"
 
     @admin.display(description=_("changes"))
     def changes_summary(self, change: RushControlChange) -> str:

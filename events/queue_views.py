@@ -153,11 +153,19 @@ def rush_dashboard(request: HttpRequest, event_id: int) -> HttpResponse:
     event = get_object_or_404(Event, pk=event_id)
     state = rush_state_get(event=event)
     audit_url = reverse("admin:events_rushcontrolchange_changelist")
-    changes = list(
-        RushControlChange.objects.filter(event=event)
+    labels = {"paused": _("Paused"), "capacity": _("Capacity"), "pass_seconds": _("Pass length (s)")}
+    changes = [
+        {
+            "changed_at": change.changed_at,
+            "changed_by": change.changed_by,
+            "fields": [
+                (labels.get(field, field), old, new) for field, (old, new) in sorted(change.changes.items())
+            ],
+        }
+        for change in RushControlChange.objects.filter(event=event)
         .select_related("changed_by")
         .order_by("-changed_at")[:RECENT_CHANGES_SHOWN]
-    )
+    ]
     return render(
         request,
         "events/rush_dashboard.html",

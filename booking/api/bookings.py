@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import Http404
 from django.utils.translation import get_language
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -57,6 +57,7 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 class BookingListCreateApi(APIView):
     """POST confirms the caller's held seats; GET lists the caller's bookings."""
 
+    @extend_schema_serializer(component_name="BookingCreate")
     class InputSerializer(serializers.Serializer):
         event_id = serializers.IntegerField(min_value=1)
         seat_ids = SeatIdsField()
@@ -89,7 +90,8 @@ class BookingListCreateApi(APIView):
         )
         booking = _booking_or_404(code=booking.code, user_id=request.user.pk)
         return Response(
-            self.OutputSerializer(booking).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            self.OutputSerializer(booking).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(responses=OutputSerializer(many=True), operation_id="bookings_list")
@@ -125,4 +127,6 @@ class BookingCancelApi(APIView):
         booking = services.booking_cancel(
             booking=_booking_or_404(code=code, user_id=request.user.pk), by_user=request.user
         )
-        return Response(self.OutputSerializer(_booking_or_404(code=booking.code, user_id=request.user.pk)).data)
+        return Response(
+            self.OutputSerializer(_booking_or_404(code=booking.code, user_id=request.user.pk)).data
+        )

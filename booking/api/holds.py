@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -56,9 +56,11 @@ class HoldApi(APIView):
     authentication_classes = [JWTStatelessUserAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
 
+    @extend_schema_serializer(component_name="HoldCreate")
     class InputSerializer(serializers.Serializer):
         seat_ids = SeatIdsField()
 
+    @extend_schema_serializer(component_name="HoldRelease")
     class ReleaseInputSerializer(serializers.Serializer):
         seat_ids = SeatIdsField(required=False)
 

@@ -30,6 +30,9 @@ class RushControlApi(APIView):
     permission_classes = [IsAdminUser]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RushControlInput"  # a unique OpenAPI component name
+
         paused = serializers.BooleanField(required=False)
         capacity = serializers.IntegerField(required=False, min_value=CAPACITY_MIN, max_value=CAPACITY_MAX)
         pass_seconds = serializers.IntegerField(
@@ -42,6 +45,9 @@ class RushControlApi(APIView):
             return attrs
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RushState"
+
         waiting = serializers.IntegerField()
         active = serializers.IntegerField()
         capacity = serializers.IntegerField()

@@ -17,7 +17,15 @@ from queueing.waiting_room import QueueStatus, admit
 
 pytestmark = pytest.mark.django_db
 
-STATUS_FIELDS = {"state", "position", "ahead", "eta_seconds", "pass_expires_at", "poll_after_ms", "sales_open_at"}
+STATUS_FIELDS = {
+    "state",
+    "position",
+    "ahead",
+    "eta_seconds",
+    "pass_expires_at",
+    "poll_after_ms",
+    "sales_open_at",
+}
 
 
 def queue_url(event_id: int) -> str:

@@ -1,0 +1,703 @@
+"""The on-sale rehearsal: thousands of buyers hit the ticket open at once (DESIGN.md).
+
+Each locust user is one buyer with a pre-created account and token (``create_buyers
+--tokens``): event page → join the waiting room → poll at the interval the server asks
+for (``poll_after_ms``) → once admitted, read the seat map (``If-None-Match`` on repeats)
+→ hold 1..N seats (a share of buyers crowd onto the front of the first section to make
+contention) → on 409 re-read the map and choose again (bounded) → confirm with an
+``Idempotency-Key`` → stop. A share abandons after joining or after holding, so passes and
+holds expire. Everyone stops once the sale is sold out.
+
+Expected refusals (409 seat_unavailable / sold_out / hold_missing, 404 not_in_queue,
+403 not_admitted after a pass expired, 429 on log-in) are successes counted per kind
+("outcomes"); every 5xx, transport error and unexpected answer is a failure.
+
+Run it through ``bench/loadtest.py`` (``make loadtest``), or by hand against a running
+server::
+
+    LOCUST_EVENT_ID=7 LOCUST_BUYERS_FILE=var/loadtest/buyers.csv \\
+        locust -f locustfile.py --host http://127.0.0.1:8000 --headless -u 300 -r 50 -t 60s
+
+Settings (``--option`` or the environment variable; all appear in the web UI):
+
+=====================  ===========================  =====================================
+option                 environment                  meaning
+=====================  ===========================  =====================================
+--event-id             LOCUST_EVENT_ID              the event on sale (required)
+--buyers-file          LOCUST_BUYERS_FILE           ``email,token`` lines (create_buyers)
+--buyer-password       LOCUST_BUYER_PASSWORD        lets a share log in via the API
+--login-share          LOCUST_LOGIN_SHARE           that share (default 0.02)
+--crowd-share          LOCUST_CROWD_SHARE           buyers crowding the first section (0.5)
+--abandon-share        LOCUST_ABANDON_SHARE         buyers walking away mid-way (0.1)
+--max-seats            LOCUST_MAX_SEATS             seats per buyer, at most (0 = event cap)
+--hold-retries         LOCUST_HOLD_RETRIES          choose-again attempts after 409 (5)
+--think-seconds        LOCUST_THINK_SECONDS         "min-max" pause before a hold (0.2-1.0)
+--poll-factor          LOCUST_POLL_FACTOR           multiplies poll_after_ms (default 1.0)
+--max-requests         LOCUST_MAX_REQUESTS          stop after this many requests (0 = off)
+--quit-when-done       LOCUST_QUIT_WHEN_DONE        stop once every buyer finished (true)
+--record-dir           LOCUST_RECORD_DIR            per-buyer journey records (JSON lines)
+--outcomes-file        LOCUST_OUTCOMES_FILE         outcome counters (JSON), for invariants
+--buyer-slice          LOCUST_BUYER_SLICE           "i/n": this process's share of buyers
+=====================  ===========================  =====================================
+
+Distributed mode (``--master`` / ``--worker`` or ``--processes N``): the master hands each
+worker a disjoint slice of the buyers file (every n-th line) when a test starts, so no
+account is used by two workers; outcome counters travel with the workers' stats reports.
+Journey records are written by each process into ``--record-dir`` (one file per process).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, events, task
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+logger = logging.getLogger("rehearsal")
+
+# Request names: one stats row per endpoint, whatever the event id.
+JOIN = "POST /api/events/[id]/queue/"
+STATUS = "GET /api/events/[id]/queue/"
+LEAVE = "DELETE /api/events/[id]/queue/"
+EVENT = "GET /api/events/[id]/"
+SEATS = "GET /api/events/[id]/seats/"
+HOLD = "POST /api/events/[id]/holds/"
+CONFIRM = "POST /api/bookings/"
+LOGIN = "POST /api/auth/token/"
+# Short names of the outcome counters ("hold 409 seat_unavailable").
+KIND = {
+    JOIN: "join",
+    STATUS: "status",
+    LEAVE: "leave",
+    EVENT: "event",
+    SEATS: "seats",
+    HOLD: "hold",
+    CONFIRM: "confirm",
+    LOGIN: "login",
+}
+
+DEFAULT_POLL_MS = 1000
+# Bounded patience: a person re-reads a full map a few times, then gives up.
+MAX_FULL_MAP_WAITS = 5
+MAX_REJOINS = 1
+MAX_CONFIRM_RETRIES = 2
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    # parser.add_argument (not an argument group): only it knows locust's web-UI options.
+    group = parser
+    group.add_argument("--event-id", type=int, env_var="LOCUST_EVENT_ID", default=0, help="Event on sale.")
+    group.add_argument("--buyers-file", env_var="LOCUST_BUYERS_FILE", default="", help="'email,token' lines.")
+    group.add_argument("--buyer-password", env_var="LOCUST_BUYER_PASSWORD", default="", is_secret=True)
+    group.add_argument("--login-share", type=float, env_var="LOCUST_LOGIN_SHARE", default=0.02)
+    group.add_argument("--crowd-share", type=float, env_var="LOCUST_CROWD_SHARE", default=0.5)
+    group.add_argument("--abandon-share", type=float, env_var="LOCUST_ABANDON_SHARE", default=0.1)
+    group.add_argument("--max-seats", type=int, env_var="LOCUST_MAX_SEATS", default=0)
+    group.add_argument("--hold-retries", type=int, env_var="LOCUST_HOLD_RETRIES", default=5)
+    group.add_argument("--think-seconds", env_var="LOCUST_THINK_SECONDS", default="0.2-1.0")
+    group.add_argument(
+        "--poll-factor",
+        type=float,
+        env_var="LOCUST_POLL_FACTOR",
+        default=1.0,
+        help="Multiplies poll_after_ms (0.2: impatient refreshers polling 5x as often as asked).",
+    )
+    group.add_argument("--max-requests", type=int, env_var="LOCUST_MAX_REQUESTS", default=0)
+    group.add_argument("--quit-when-done", env_var="LOCUST_QUIT_WHEN_DONE", default="true")
+    group.add_argument("--record-dir", env_var="LOCUST_RECORD_DIR", default="")
+    group.add_argument("--outcomes-file", env_var="LOCUST_OUTCOMES_FILE", default="")
+    group.add_argument(
+        "--buyer-slice", env_var="LOCUST_BUYER_SLICE", default="", help="'i/n' (manual override)"
+    )
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _think_range(text: str) -> tuple[float, float]:
+    low, _, high = str(text).partition("-")
+    low_s = float(low or 0)
+    return low_s, float(high or low_s)
+
+
+# --- Per-process state (recording only: correctness never depends on it) -----------------
+
+
+class BuyerPool:
+    """This process's slice of the buyers file: every ``count``-th line from ``index``."""
+
+    def __init__(self) -> None:
+        self.index, self.count = 0, 1
+        self.assigned = False  # a slice came from the master (or --buyer-slice)
+        self._accounts: list[tuple[str, str]] = []
+        self._next = 0
+
+    def set_slice(self, index: int, count: int) -> None:
+        self.index, self.count, self.assigned = index, max(1, count), True
+
+    def load(self, path: str) -> None:
+        accounts = []
+        for line in Path(path).read_text().splitlines():
+            email, _, token = line.strip().partition(",")
+            if email and token:
+                accounts.append((email, token))
+        self._accounts = accounts[self.index :: self.count]
+        self._next = 0
+        logger.info("buyers %d/%d: %d accounts from %s", self.index, self.count, len(self._accounts), path)
+
+    def claim(self) -> tuple[str, str] | None:
+        if self._next >= len(self._accounts):
+            return None
+        account = self._accounts[self._next]
+        self._next += 1
+        return account
+
+
+@dataclass
+class Journey:
+    """What one buyer did and saw; the invariants read these (wall-clock seconds)."""
+
+    buyer: str
+    user_id: int | None
+    process: str
+    crowd: bool
+    abandon: str | None  # "after_join" | "after_hold" | None
+    logged_in: bool = False
+    join_send: float | None = None  # first join: request sent
+    join_recv: float | None = None  # first join: answer received
+    join_position: int | None = None  # server position at the first join
+    join_state: str | None = None
+    last_waiting_send: float | None = None  # latest status request answered "waiting"
+    first_active_recv: float | None = None  # first answer saying "active" (admission seen)
+    rejoins: int = 0
+    polls: int = 0
+    hold_attempts: int = 0
+    seat_conflicts: int = 0
+    booking_code: str | None = None
+    seat_ids: list[int] = field(default_factory=list)
+    outcome: str = "running"  # booked, sold_out, abandoned_*, gave_up, pass_expired, error, ...
+    finished: float | None = None
+
+
+class ProcessState:
+    def __init__(self) -> None:
+        self.pool = BuyerPool()
+        self.outcomes: Counter[str] = Counter()  # since the last report to the master
+        self.total_outcomes: Counter[str] = Counter()  # master/local: all of them
+        self.journeys_started = 0
+        self.journeys_finished = 0
+        self.worker_progress: dict[str, tuple[int, int]] = {}  # master: client -> (started, finished)
+        self.spawning_complete = False
+        self.record_file: Any = None
+        self.process_name = f"{socket.gethostname()}-{os.getpid()}"
+
+    def count(self, kind: str) -> None:
+        self.outcomes[kind] += 1
+
+    def record(self, journey: Journey, options: Any) -> None:
+        if not options.record_dir:
+            return
+        if self.record_file is None:
+            directory = Path(options.record_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            self.record_file = (directory / f"journeys-{self.process_name}.jsonl").open("a")
+        self.record_file.write(json.dumps(asdict(journey)) + "\n")
+        self.record_file.flush()
+
+    def progress(self, runner: Any) -> tuple[int, int]:
+        if isinstance(runner, MasterRunner):
+            started = sum(s for s, _ in self.worker_progress.values())
+            finished = sum(f for _, f in self.worker_progress.values())
+            return started, finished
+        return self.journeys_started, self.journeys_finished
+
+
+STATE = ProcessState()
+
+
+def _write_outcomes(environment: Environment) -> None:
+    options = environment.parsed_options
+    if not options or not options.outcomes_file:
+        return
+    started, finished = STATE.progress(environment.runner)
+    payload = {
+        "outcomes": dict(STATE.total_outcomes),
+        "journeys_started": started,
+        "journeys_finished": finished,
+    }
+    path = Path(options.outcomes_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    temporary.replace(path)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+
+        def on_slice(msg: Any, **_kw: Any) -> None:
+            STATE.pool.set_slice(int(msg.data["index"]), int(msg.data["count"]))
+
+        runner.register_message("buyer_slice", on_slice)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    options = environment.parsed_options
+    runner = environment.runner
+    STATE.spawning_complete = False
+    # Named here, not at import: ``--processes`` forks after importing this file.
+    STATE.process_name = f"{socket.gethostname()}-{os.getpid()}"
+    if isinstance(runner, MasterRunner):
+        # Disjoint buyer slices, sent before the spawn messages (same ordered channel).
+        nodes = sorted(runner.clients.values(), key=lambda node: node.id)
+        for index, node in enumerate(nodes):
+            runner.send_message("buyer_slice", {"index": index, "count": len(nodes)}, client_id=node.id)
+        gevent.spawn(_watchdog, environment)
+        return
+    if options.buyer_slice:
+        index, _, count = options.buyer_slice.partition("/")
+        STATE.pool.set_slice(int(index), int(count or 1))
+    elif isinstance(runner, WorkerRunner) and not STATE.pool.assigned:
+        logger.warning(
+            "no buyer slice from the master: this worker uses every buyer (accounts may be shared)"
+        )
+    if not options.event_id or not options.buyers_file:
+        logger.error("set LOCUST_EVENT_ID and LOCUST_BUYERS_FILE (or --event-id / --buyers-file)")
+    else:
+        STATE.pool.load(options.buyers_file)
+    if not isinstance(runner, WorkerRunner):
+        gevent.spawn(_watchdog, environment)
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(**_kwargs: Any) -> None:
+    STATE.spawning_complete = True
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
+    data["rehearsal_outcomes"] = dict(STATE.outcomes)
+    data["rehearsal_progress"] = [STATE.journeys_started, STATE.journeys_finished]
+    STATE.outcomes.clear()
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+    STATE.total_outcomes.update(data.get("rehearsal_outcomes") or {})
+    if "rehearsal_progress" in data:
+        STATE.worker_progress[client_id] = tuple(data["rehearsal_progress"])  # type: ignore[assignment]
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
+    if not isinstance(environment.runner, MasterRunner | WorkerRunner):
+        STATE.total_outcomes.update(STATE.outcomes)
+        STATE.outcomes.clear()
+    if not isinstance(environment.runner, WorkerRunner):
+        _write_outcomes(environment)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    STATE.total_outcomes.update(STATE.outcomes)
+    STATE.outcomes.clear()
+    _write_outcomes(environment)
+    if STATE.total_outcomes:
+        print("\nRehearsal outcomes (expected refusals are successes, counted here):")
+        for kind, number in sorted(STATE.total_outcomes.items()):
+            print(f"  {kind:<44}{number:>8}")
+
+
+def _watchdog(environment: Environment) -> None:
+    """Master/local: ends the test at --max-requests, or once every buyer finished."""
+    options = environment.parsed_options
+    runner = environment.runner
+    quit_when_done = _truthy(options.quit_when_done)
+    headless = bool(getattr(options, "headless", False))
+    while runner.state not in ("stopped", "quitting", "cleanup"):
+        gevent.sleep(0.5)
+        if not isinstance(runner, MasterRunner):
+            STATE.total_outcomes.update(STATE.outcomes)
+            STATE.outcomes.clear()
+        else:
+            _write_outcomes(environment)
+        reason = None
+        if options.max_requests and environment.stats.total.num_requests >= options.max_requests:
+            reason = f"--max-requests {options.max_requests} reached"
+        started, finished = STATE.progress(runner)
+        if quit_when_done and STATE.spawning_complete and started and started == finished:
+            reason = f"every buyer finished ({finished} journeys)"
+        if reason:
+            logger.warning("stopping the test: %s", reason)
+            if headless:
+                runner.quit()
+            else:
+                runner.stop()
+            return
+
+
+# --- The buyer -----------------------------------------------------------------------------
+
+
+class Outcome(Exception):
+    """Ends a journey with this outcome (booked, sold_out, ...)."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+def _user_id_from_token(token: str) -> int | None:
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return int(claims["user_id"])
+    except (IndexError, KeyError, ValueError):
+        return None
+
+
+class Buyer(FastHttpUser):
+    """One person at the ticket open, from the event page to a confirmed booking."""
+
+    # The journey paces itself (poll_after_ms, think time); no wait between tasks.
+    wait_time = staticmethod(lambda: 0)  # type: ignore[assignment]
+    connection_timeout = 10.0
+    network_timeout = 30.0
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        self.options = options
+        self.event_id = int(options.event_id)
+        self.rng = random.Random()
+        self.journey: Journey | None = None
+        self.recorded = False
+        account = STATE.pool.claim()
+        if account is None or not self.event_id:
+            # Out of accounts (finished users are replaced during ramp-up): stand by idle
+            # instead of stopping, which would only make locust spawn another one.
+            STATE.count("journey no_account" if self.event_id else "journey misconfigured")
+            while True:
+                gevent.sleep(3600)
+        email, token = account
+        abandon = None
+        if self.rng.random() < options.abandon_share:
+            abandon = self.rng.choice(["after_join", "after_hold"])
+        self.journey = Journey(
+            buyer=email,
+            user_id=_user_id_from_token(token),
+            process=STATE.process_name,
+            crowd=self.rng.random() < options.crowd_share,
+            abandon=abandon,
+        )
+        STATE.journeys_started += 1
+        self.email, self.token = email, token
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.seat_etag: str | None = None
+        self.seats: list[dict[str, Any]] = []
+        if options.buyer_password and self.rng.random() < options.login_share:
+            self._log_in(email, options.buyer_password)
+
+    def on_stop(self) -> None:
+        self._finish()
+
+    def _finish(self, outcome: str | None = None) -> None:
+        journey = self.journey
+        if journey is None or self.recorded:
+            return
+        if outcome is not None:
+            journey.outcome = outcome
+        journey.finished = time.time()
+        self.recorded = True
+        STATE.journeys_finished += 1
+        STATE.count(f"journey {journey.outcome}")
+        STATE.record(journey, self.options)
+
+    @task
+    def buy(self) -> None:
+        try:
+            self._journey()
+        except Outcome as end:
+            self._finish(end.outcome)
+        raise StopUser
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        ok: tuple[int, ...],
+        expected: dict[int, tuple[str, ...] | None] | None = None,
+        auth: bool = True,
+        **kwargs: Any,
+    ) -> tuple[int, Any, Any]:
+        """One request. ``ok`` statuses and ``expected`` (status → allowed error codes,
+        None = any) are successes; the expected ones are counted by kind. Everything else
+        (5xx above all) is a failure. Returns (status, JSON body or None, headers)."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if auth:
+            headers.update(self.headers)
+        label = KIND.get(name, name)
+        with self.client.request(
+            method, path, name=name, headers=headers, catch_response=True, **kwargs
+        ) as resp:
+            status = resp.status_code or 0
+            body = None
+            if resp.content:
+                try:
+                    body = resp.json()
+                except ValueError:
+                    body = None
+            code = body.get("code") if isinstance(body, dict) else None
+            if status in ok:
+                resp.success()
+            elif expected and status in expected and (expected[status] is None or code in expected[status]):
+                resp.success()
+                STATE.count(f"{label} {status} {code or ''}".rstrip())
+            elif status >= 500:
+                STATE.count("5xx")
+                STATE.count(f"{label} {status} {code or ''}".rstrip())
+                resp.failure(f"{status} {code or ''}".rstrip())
+            elif status == 0:
+                STATE.count("transport error")
+                resp.failure(f"transport error: {resp.error!r}"[:200])
+            else:
+                STATE.count(f"unexpected {label} {status} {code or ''}".rstrip())
+                resp.failure(f"unexpected {status} {code or ''}".rstrip())
+            return status, body, resp.headers
+
+    def _log_in(self, email: str, password: str) -> None:
+        status, body, _ = self._call(
+            "POST",
+            "/api/auth/token/",
+            name=LOGIN,
+            ok=(200,),
+            expected={429: None},
+            auth=False,
+            json={"email": email, "password": password},
+        )
+        if status == 200 and isinstance(body, dict) and body.get("access"):
+            self.headers = {"Authorization": f"Bearer {body['access']}"}
+            assert self.journey is not None
+            self.journey.logged_in = True
+
+    # --- The journey ----------------------------------------------------------------------
+
+    def _journey(self) -> None:
+        journey = self.journey
+        assert journey is not None
+        base = f"/api/events/{self.event_id}"
+        status, event, _ = self._call("GET", f"{base}/", name=EVENT, ok=(200,), auth=False)
+        if status != 200:
+            raise Outcome("error")
+        cap = int(event.get("max_tickets_per_user") or 4)
+        max_seats = min(cap, self.options.max_seats) if self.options.max_seats > 0 else cap
+        self.wanted = self.rng.randint(1, max(1, max_seats))
+
+        poll_ms = self._join(base)
+        if journey.abandon == "after_join":
+            # Watches the line for a moment, then walks away: their place (or pass) lapses.
+            gevent.sleep(self.rng.uniform(0, 5))
+            raise Outcome("abandoned_after_join")
+        for _pass_attempt in range(1 + MAX_REJOINS):
+            self._wait_for_admission(base, poll_ms)
+            try:
+                self._choose_hold_confirm(base)
+            except Outcome as end:
+                if end.outcome != "pass_expired" or journey.rejoins >= MAX_REJOINS:
+                    raise
+                journey.rejoins += 1
+                poll_ms = self._join(base)
+        raise Outcome("pass_expired")
+
+    def _join(self, base: str) -> int:
+        journey = self.journey
+        assert journey is not None
+        sent = time.time()
+        status, body, _ = self._call(
+            "POST", f"{base}/queue/", name=JOIN, ok=(200, 201), expected={409: ("sold_out", "sales_closed")}
+        )
+        received = time.time()
+        if status == 409:
+            raise Outcome("sold_out" if body and body.get("code") == "sold_out" else "sales_closed")
+        if status not in (200, 201) or not isinstance(body, dict):
+            raise Outcome("error")
+        if journey.join_send is None:
+            journey.join_send, journey.join_recv = sent, received
+            journey.join_position, journey.join_state = body.get("position"), body.get("state")
+        self._note_state(body.get("state"), sent, received)
+        return int(body.get("poll_after_ms") or DEFAULT_POLL_MS)
+
+    def _note_state(self, state: str | None, sent: float, received: float) -> None:
+        journey = self.journey
+        assert journey is not None
+        if state == "waiting":
+            journey.last_waiting_send = sent
+        elif state == "active" and journey.first_active_recv is None:
+            journey.first_active_recv = received
+
+    def _wait_for_admission(self, base: str, poll_ms: int) -> None:
+        journey = self.journey
+        assert journey is not None
+        if journey.first_active_recv is not None and journey.rejoins == 0:
+            return
+        while True:
+            gevent.sleep(max(poll_ms * self.options.poll_factor, 100) / 1000)
+            sent = time.time()
+            status, body, _ = self._call(
+                "GET", f"{base}/queue/", name=STATUS, ok=(200,), expected={404: ("not_in_queue",)}
+            )
+            received = time.time()
+            journey.polls += 1
+            if status == 404:
+                # Our place is gone (a pass that lapsed while we looked away): join again.
+                if journey.rejoins >= MAX_REJOINS:
+                    raise Outcome("lost_place")
+                journey.rejoins += 1
+                poll_ms = self._join(base)
+                continue
+            if status != 200 or not isinstance(body, dict):
+                poll_ms = DEFAULT_POLL_MS  # a failed poll (already counted): try again
+                continue
+            state = body.get("state")
+            self._note_state(state, sent, received)
+            if state == "active":
+                return
+            if state == "sold_out":
+                raise Outcome("sold_out")
+            poll_ms = int(body.get("poll_after_ms") or DEFAULT_POLL_MS)
+
+    def _read_map(self, base: str) -> bool:
+        """Refreshes the cached seat map; False when the request failed."""
+        headers = {"If-None-Match": self.seat_etag} if self.seat_etag else {}
+        status, body, headers_in = self._call(
+            "GET", f"{base}/seats/", name=SEATS, ok=(200, 304), auth=False, headers=headers
+        )
+        if status == 200 and isinstance(body, dict):
+            self.seats = body.get("seats") or []
+            self.seat_etag = headers_in.get("ETag") or headers_in.get("etag")
+            return True
+        return status == 304
+
+    def _choose(self, avoid: set[int]) -> list[int]:
+        available = [s for s in self.seats if s.get("status") == "available" and s["id"] not in avoid]
+        if not available:
+            return []
+        count = min(self.wanted, len(available))
+        assert self.journey is not None
+        if self.journey.crowd:
+            # The front of the best (first) section: everyone wants those seats.
+            best_section = self.seats[0].get("section")
+            front = sorted(
+                (s for s in available if s.get("section") == best_section),
+                key=lambda s: (str(s.get("row")), int(s.get("number") or 0)),
+            )[: max(count * 3, 8)]
+            if len(front) >= count:
+                start = self.rng.randrange(0, len(front) - count + 1)
+                return [s["id"] for s in front[start : start + count]]
+        return [s["id"] for s in self.rng.sample(available, count)]
+
+    def _choose_hold_confirm(self, base: str) -> None:
+        journey = self.journey
+        assert journey is not None
+        avoid: set[int] = set()
+        full_map_waits = 0
+        if not self._read_map(base):
+            raise Outcome("error")
+        tries = 0
+        while tries <= self.options.hold_retries:
+            seat_ids = self._choose(avoid)
+            if not seat_ids:
+                if not any(s.get("status") == "held" for s in self.seats):
+                    raise Outcome("sold_out")  # nothing available, nothing held: gone
+                full_map_waits += 1
+                if full_map_waits > MAX_FULL_MAP_WAITS:
+                    raise Outcome("gave_up")
+                # Everything left is held by others: some holds will lapse. Look again.
+                gevent.sleep(self.rng.uniform(1.0, 2.0))
+                avoid.clear()
+                self._read_map(base)
+                continue
+            gevent.sleep(self.rng.uniform(*_think_range(self.options.think_seconds)))
+            tries += 1
+            journey.hold_attempts += 1
+            status, body, _ = self._call(
+                "POST",
+                f"{base}/holds/",
+                name=HOLD,
+                ok=(201,),
+                expected={409: ("seat_unavailable", "sold_out", "sales_closed"), 403: ("not_admitted",)},
+                json={"seat_ids": seat_ids},
+            )
+            if status == 201:
+                if journey.abandon == "after_hold":
+                    raise Outcome("abandoned_after_hold")  # the hold and the pass lapse
+                if self._confirm(seat_ids):
+                    raise Outcome("booked")
+                # hold_missing / seat_unavailable at confirm: choose again.
+                avoid.update(seat_ids)
+                self._read_map(base)
+                continue
+            if status == 403:
+                raise Outcome("pass_expired")
+            if status == 409 and isinstance(body, dict):
+                if body.get("code") in ("sold_out", "sales_closed"):
+                    raise Outcome(body["code"])
+                journey.seat_conflicts += 1
+                avoid.update(int(seat) for seat in body.get("seat_ids") or seat_ids)
+                self._read_map(base)
+                continue
+            gevent.sleep(0.5)  # a failed request (already counted): try once more
+        raise Outcome("gave_up")
+
+    def _confirm(self, seat_ids: list[int]) -> bool:
+        """True when booked; False when the seats must be chosen again."""
+        journey = self.journey
+        assert journey is not None
+        key = uuid.uuid4().hex  # one purchase, one key: a retry after an error is safe
+        for attempt in range(1 + MAX_CONFIRM_RETRIES):
+            status, body, headers = self._call(
+                "POST",
+                "/api/bookings/",
+                name=CONFIRM,
+                ok=(200, 201),
+                expected={409: ("hold_missing", "seat_unavailable"), 403: ("not_admitted",)},
+                json={"event_id": self.event_id, "seat_ids": seat_ids},
+                headers={"Idempotency-Key": key},
+            )
+            if status in (200, 201) and isinstance(body, dict):
+                journey.booking_code = body.get("code")
+                journey.seat_ids = sorted(seat_ids)
+                return True
+            if status == 409:
+                journey.seat_conflicts += 1
+                return False
+            if status == 403:
+                raise Outcome("pass_expired")
+            if attempt < MAX_CONFIRM_RETRIES:
+                retry_after = headers.get("Retry-After") if headers else None
+                gevent.sleep(min(float(retry_after or 1), 5.0))
+        raise Outcome("error")
