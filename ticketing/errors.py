@@ -12,7 +12,9 @@ class DomainError(Exception):
     status: int = 400
     default_detail: str = "The request cannot be completed."
 
-    def __init__(self, code: str, detail: str | None = None, *, status: int | None = None, **extra: Any) -> None:
+    def __init__(
+        self, code: str, detail: str | None = None, *, status: int | None = None, **extra: Any
+    ) -> None:
         self.code = code
         self.detail = detail or self.default_detail
         if status is not None:

@@ -47,9 +47,7 @@ class ServiceUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, RequestDataTooBig):
-            return JsonResponse(
-                {"code": "too_large", "detail": "The request body is too large."}, status=413
-            )
+            return JsonResponse({"code": "too_large", "detail": "The request body is too large."}, status=413)
         if isinstance(exc, RedisError):
             what = "queue service"
         elif isinstance(exc, DatabaseError):
@@ -61,7 +59,10 @@ class ServiceUnavailableMiddleware:
         logger.warning("%s unavailable for %s: %s", what, request.path, exc)
         if _wants_json(request):
             response: HttpResponse = JsonResponse(
-                {"code": "service_unavailable", "detail": f"The {what} is unavailable; please retry shortly."},
+                {
+                    "code": "service_unavailable",
+                    "detail": f"The {what} is unavailable; please retry shortly.",
+                },
                 status=503,
             )
         else:

