@@ -254,8 +254,8 @@ def load_journeys(records: Path) -> list[dict[str, Any]]:
 
 def check_order_from_journeys(journeys: list[dict[str, Any]]) -> Check:
     name = "admission order = arrival order (buyers' view)"
-    joined = [j for j in journeys if j.get("join_send") and j.get("join_recv")]
-    admitted = [j for j in joined if j.get("first_active_recv")]
+    joined = [j for j in journeys if j.get("join_send") is not None and j.get("join_recv") is not None]
+    admitted = [j for j in joined if j.get("first_active_recv") is not None]
     if not admitted:
         return Check(name, None, "no admitted buyer recorded")
     # Earlier arrivals sorted by when their join answer came back, with the running

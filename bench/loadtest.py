@@ -27,6 +27,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,6 +35,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -112,12 +114,12 @@ class Processes:
         self.running[name] = process
         return process
 
-    def stop(self, name: str, timeout: float = 20.0) -> None:
+    def stop(self, name: str, timeout: float = 20.0, sig: int = signal.SIGTERM) -> None:
         process = self.running.pop(name, None)
         if process is None or process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, sig)
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -159,6 +161,121 @@ def wait_http(url: str, *, timeout: float, processes: Processes, name: str) -> N
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f} s")
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of one process so far (Linux /proc), None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+class CpuMeter:
+    """Where the machine's CPU went during the sale: each of our process trees (sampled
+    every few seconds, so a process that exits keeps its last reading), everything else on
+    the machine, and idle time."""
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        self.roots = roots
+        self.baseline: dict[int, float] = {}
+        self.latest: dict[tuple[str, int], float] = {}
+        self.started = _machine_jiffies()
+        self.sample(baseline=True)
+
+    def _tree(self, pid: int) -> list[int]:
+        pids, stack = [], [pid]
+        while stack:
+            current = stack.pop()
+            pids.append(current)
+            stack.extend(child_pids(current))
+        return pids
+
+    def sample(self, *, baseline: bool = False) -> None:
+        for group, root in self.roots.items():
+            # The driver is the parent of everything else: count only its own CPU.
+            for pid in [root] if group == "driver" else self._tree(root):
+                seconds = _cpu_seconds(pid)
+                if seconds is None:
+                    continue
+                if baseline:
+                    self.baseline[pid] = seconds
+                self.latest[(group, pid)] = seconds
+
+    def add(self, group: str, pid: int) -> None:
+        self.roots[group] = pid
+
+    def report(self, elapsed: float) -> str:
+        self.sample()
+        busy0, total0 = self.started
+        busy1, total1 = _machine_jiffies()
+        machine_busy = (busy1 - busy0) / CLOCK_TICKS
+        machine_total = (total1 - total0) / CLOCK_TICKS
+        groups: Counter[str] = Counter()
+        for (group, pid), seconds in self.latest.items():
+            groups[group] += seconds - self.baseline.get(pid, 0.0)
+        ours = sum(groups.values())
+        parts = [f"{name} {seconds:.0f}" for name, seconds in groups.most_common()]
+        parts.append(f"other processes {max(0.0, machine_busy - ours):.0f}")
+        parts.append(f"idle {max(0.0, machine_total - machine_busy):.0f}")
+        cores = os.cpu_count() or 1
+        return f"CPU during the sale, core-seconds of {cores} cores x {elapsed:.0f} s: " + ", ".join(parts)
+
+
+PROJECT_PACKAGES = ("ticketing/", "events/", "queueing/", "booking/", "accounts/")
+
+
+def profile_summary(path: Path, *, top: int = 10) -> list[str]:
+    """Where one gunicorn worker spent its (non-idle) time, from py-spy's raw output
+    (collapsed stacks: "func (path:line);func (path:line);... count", paths relative to
+    sys.path): self time by package and by function, and inclusive time of the project's
+    own functions."""
+    by_package: Counter[str] = Counter()
+    by_leaf: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
+        leaf_path = frames[-1].rpartition(" (")[2].rstrip(")")
+        by_package[leaf_path.split("/")[0].removesuffix(".py")] += samples
+        by_leaf[frames[-1]] += samples
+        for frame in set(frames):
+            if frame.rpartition(" (")[2].startswith(PROJECT_PACKAGES):
+                own[frame] += samples
+    if not total:
+        return ["py-spy recorded no samples"]
+    lines = [f"py-spy: {total} samples (100/s) of one gunicorn worker's busy threads"]
+    for title, counter in (
+        ("self time by package", by_package),
+        ("self time by function", by_leaf),
+        ("project functions, inclusive", own),
+    ):
+        lines.append(f"  {title}:")
+        lines += [f"    {n / total:6.1%}  {name}" for name, n in counter.most_common(top)]
+    return lines
 
 
 # --- Environment --------------------------------------------------------------------------
@@ -321,7 +438,9 @@ def parse_args() -> argparse.Namespace:
     behaviour = parser.add_argument_group("buyers")
     behaviour.add_argument("--crowd-share", type=float, default=0.5)
     behaviour.add_argument("--abandon-share", type=float, default=0.1)
-    behaviour.add_argument("--login-share", type=float, default=0.02)
+    behaviour.add_argument(
+        "--login-share", type=float, default=0.01, help="share logging in during the rush (password hashing!)"
+    )
     behaviour.add_argument(
         "--poll-factor", type=float, default=1.0, help="x poll_after_ms (0.2: impatient refreshers)"
     )
@@ -334,8 +453,9 @@ def parse_args() -> argparse.Namespace:
     sale = parser.add_argument_group("event")
     sale.add_argument("--seats", type=int, default=400, help="seats on sale (rounded up to whole rows)")
     sale.add_argument("--capacity", type=int, default=100, help="buyers admitted at once (active queue)")
-    sale.add_argument("--hold-seconds", type=int, default=60)
-    sale.add_argument("--pass-seconds", type=int, default=120)
+    # Short enough that abandoned holds and passes lapse, and come back, within a run.
+    sale.add_argument("--hold-seconds", type=int, default=30)
+    sale.add_argument("--pass-seconds", type=int, default=60)
     sale.add_argument("--max-tickets", type=int, default=4, help="max tickets per user")
     system = parser.add_argument_group("system")
     system.add_argument("--web-workers", type=int, default=max(2, (os.cpu_count() or 2) + 1))
@@ -349,6 +469,9 @@ def parse_args() -> argparse.Namespace:
     )
     system.add_argument("--mail-concurrency", type=int, default=2)
     system.add_argument("--mail-wait", type=float, default=30.0, help="seconds to wait for the mail worker")
+    system.add_argument(
+        "--py-spy", action="store_true", help="profile one gunicorn worker during the sale (py-spy record)"
+    )
     system.add_argument("--keep", action="store_true", help="keep the event published and the Redis keys")
     args = parser.parse_args()
     if args.reference:
@@ -577,13 +700,43 @@ def main() -> int:
             + (f" or {args.max_requests} requests" if args.max_requests else "")
             + " (stops earlier once every buyer is done)"
         )
+        if args.py_spy:
+            workers = child_pids(processes.running["gunicorn"].pid)
+            if workers:
+                processes.start(
+                    "py-spy",
+                    [
+                        str(BIN / "py-spy") if (BIN / "py-spy").exists() else "py-spy",
+                        "record",
+                        "-p",
+                        str(workers[0]),
+                        "-o",
+                        str(run_dir / "py-spy.txt"),
+                        "--format",
+                        "raw",
+                        "-r",
+                        "100",
+                        "--nonblocking",
+                        "-d",
+                        str(int(parse_duration(args.run_time)) + 5),
+                    ],
+                )
+        roots = {name: process.pid for name, process in processes.running.items() if name != "py-spy"}
+        redis_pid = Path(os.environ.get("VAR_DIR", ROOT / "var")) / "redis.pid"
+        if redis_pid.exists() and env["REDIS_URL"].startswith("unix://"):  # the embedded Redis
+            with contextlib.suppress(ValueError):
+                roots["redis"] = int(redis_pid.read_text().strip())
+        roots["driver"] = os.getpid()
         started_at = datetime.now(tz=UTC)
         started = time.monotonic()
         locust = processes.start("locust", locust_argv, env=locust_env)
+        cpu = CpuMeter(roots)
+        cpu.add("locust", locust.pid)
         limit = parse_duration(args.run_time) + 120
         next_line = started + 5
         while locust.poll() is None:
             time.sleep(0.5)
+            cpu.sample()  # often: locust's last reading must be close to its end
             if time.monotonic() >= next_line:
                 next_line += 5
                 with contextlib.suppress(Exception):
@@ -592,8 +745,10 @@ def main() -> int:
                 print("locust overran its run time; stopping it")
                 processes.stop("locust")
         elapsed = time.monotonic() - started
+        cpu_line = cpu.report(elapsed)
         processes.running.pop("locust", None)
         monitor.stop()
+        processes.stop("py-spy", sig=signal.SIGINT)  # py-spy writes its file on SIGINT
         (run_dir / "admission.json").write_text(json.dumps(monitor.summary(), indent=1))
         processes.stop("gunicorn")
 
@@ -642,6 +797,11 @@ def main() -> int:
                 f"({'met' if p99 < TARGET_STATUS_P99_MS else 'MISSED'})"
             )
 
+        print(f"\n{cpu_line}")
+        if (run_dir / "py-spy.txt").exists():
+            print()
+            print("\n".join(profile_summary(run_dir / "py-spy.txt")))
+
         checks = invariants.run_checks(
             event_id=event_id,
             mail_dir=run_dir / "mail",
@@ -678,6 +838,7 @@ def main() -> int:
                     "outcomes": outcomes,
                     "sale": figures,
                     "targets": targets,
+                    "cpu": cpu_line,
                     "invariants": [vars(c) for c in checks],
                 },
                 indent=1,

@@ -92,7 +92,9 @@ def _seat_sections(
 def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
     event = _event_or_404(event_id)
     pass_expires = pass_expires_at_ms(event_id=event_id, user_id=request.user.pk)
-    if pass_expires is None:
+    hold = holds_get(event_id=event_id, user_id=request.user.pk)
+    # Without a pass only someone still holding seats may stay (to reach checkout).
+    if pass_expires is None and not (request.method == "GET" and hold.seat_ids):
         return _to_waiting_room(request, event_id)
 
     if request.method == "POST":
@@ -114,7 +116,6 @@ def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
             messages.error(request, exc.detail)
         return redirect("booking:seat_picker", event_id=event_id)
 
-    hold = holds_get(event_id=event_id, user_id=request.user.pk)
     held = _held_seats(hold, event_id=event_id)
     seat_map = seat_map_get(event_id)
     cap = selectors.hold_cap(

@@ -116,6 +116,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file (not in-memory) test database: the race tests' live server threads and the
+    # Celery worker started by the admission test open their own connections to it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -162,6 +165,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "queueing.*": {"queue": "admission"},
     "events.tasks.*": {"queue": "admission"},
+    # An exact name beats the "booking.tasks.*" pattern: repairing the seat map belongs
+    # with admission, never behind a mail backlog.
+    "booking.tasks.reconcile_seatmaps": {"queue": "admission"},
     "booking.tasks.send_*": {"queue": "mail"},
     "booking.tasks.*": {"queue": "default"},
 }
@@ -275,6 +281,9 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 # conditional UPDATE that makes the database the final judge is skipped, and the
 # race tests must then see a double sale. Never settable in production.
 BOOKING_DB_GUARD = True
+# Test-only: a pause between reading and writing seats in booking_confirm, so the
+# negative controls reliably overlap. 0 everywhere else.
+BOOKING_RACE_DELAY_SECONDS = 0.0
 
 # ``make bench`` mounts a bare Django JSON view as the baseline for its ratios.
 BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)

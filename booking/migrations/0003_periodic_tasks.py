@@ -13,7 +13,10 @@ def create_tasks(apps, schema_editor):
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     for name, task, seconds in TASKS:
-        schedule, _ = IntervalSchedule.objects.get_or_create(every=seconds, period="seconds")
+        # No unique constraint on schedules: another app's migration may have made twins.
+        schedule = IntervalSchedule.objects.filter(every=seconds, period="seconds").first()
+        if schedule is None:
+            schedule = IntervalSchedule.objects.create(every=seconds, period="seconds")
         PeriodicTask.objects.update_or_create(
             name=name,
             defaults={"task": task, "interval": schedule, "enabled": True},

@@ -8,6 +8,12 @@ read-to-write gap with ``BOOKING_RACE_DELAY_SECONDS`` so the race is reliable.
 
 Every request thread first opens a keep-alive connection, then all wait on one barrier
 and fire together.
+
+Databases: MariaDB/MySQL (CI: DATABASE_URL=mysql://...) and a file SQLite test database
+run these exactly as written: no 5xx is tolerated. The default in-memory SQLite test
+database is shared-cache: a connection meeting another's table write lock fails at once
+("database table is locked", no busy wait), which the API answers with 503 +
+Retry-After; there, and only there, the buyers retry a 503 like a real client would.
 """
 
 from __future__ import annotations
@@ -36,9 +42,6 @@ from queueing.keys import EventKeys
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-# The SQLite test database is in memory, and the live server hands that one connection
-# to every request thread: concurrent transactions would interleave on it. See
-# ``race_server`` below for how these tests avoid that.
 RACE_DELAY_SECONDS = 0.3
 REQUEST_TIMEOUT = 60
 SQLITE_503_RETRIES = 20

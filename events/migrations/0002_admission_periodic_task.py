@@ -4,13 +4,15 @@ DatabaseScheduler (settings.CELERY_BEAT_SCHEDULER) and picks it up from here."""
 
 from __future__ import annotations
 
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 ADMISSION_TASK_NAME = "events.tasks.admit_on_sale_events"
 PERIODIC_TASK_NAME = "Admit waiting buyers"
 
 
-def create_admission_schedule(apps, schema_editor) -> None:
+def create_admission_schedule(apps: Apps, schema_editor: BaseDatabaseSchemaEditor | None) -> None:
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     every_second = IntervalSchedule.objects.filter(every=1, period="seconds").first()
@@ -33,7 +35,7 @@ def create_admission_schedule(apps, schema_editor) -> None:
     )
 
 
-def delete_admission_schedule(apps, schema_editor) -> None:
+def delete_admission_schedule(apps: Apps, schema_editor: BaseDatabaseSchemaEditor | None) -> None:
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).delete()
 

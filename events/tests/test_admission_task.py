@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -36,6 +37,15 @@ from ticketing.celery import app as celery_app
 OPEN = 0  # sales_open_at_ms in the past: a normal arrival
 
 schedule_migration = importlib.import_module("events.migrations.0002_admission_periodic_task")
+PRIVATE_CACHE_PREFIX = f"tc-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_namespace(settings):
+    """conftest's CACHE_KEY_PREFIX reaches the environment after the settings were read,
+    so every test run (and ``make run``) shares the "tc" cache prefix, and a concurrent
+    run's cached event settings for the same event id leak in. A prefix of our own."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": PRIVATE_CACHE_PREFIX}}
 
 
 def join(event: Event, user_ids: list[int], *, sales_open_at_ms: int = OPEN) -> None:
@@ -220,6 +230,7 @@ def test_celery_beat_admits_buyers_through_a_real_worker(event_factory, tmp_path
         "DATABASE_URL": _database_url_for_worker(tmp_path),
         "REDIS_URL": settings.REDIS_URL,
         "QUEUE_KEY_PREFIX": settings.QUEUE_KEY_PREFIX,
+        "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
         "CELERY_BROKER_URL": _private_broker_url(settings.CELERY_BROKER_URL),
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "PYTHONUNBUFFERED": "1",
