@@ -3,6 +3,7 @@ endpoints need, and the live seat map (static layout cached, status from Redis).
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -168,11 +169,15 @@ def seat_statuses(event_id: int) -> dict[int, str]:
     return statuses
 
 
+SEAT_LAYOUT_LOCAL_TTL = 5.0
+
+
 @dataclass(frozen=True)
 class SeatMap:
     event_id: int
     version: int
     seats: list[dict[str, Any]]
+    layout_id: int = 0
 
     @property
     def etag(self) -> str:
@@ -180,13 +185,32 @@ class SeatMap:
 
 
 def seat_map_get(event_id: int) -> SeatMap:
-    layout = seat_layout(event_id)
+    # The layout never changes during a sale: keep it in the process for a few seconds
+    # rather than unpickling thousands of seats from the cache on every poll.
+    layout = local_cache.get_or_set(("seat_layout", event_id), SEAT_LAYOUT_LOCAL_TTL, lambda: seat_layout(event_id))
     statuses = seat_statuses(event_id)
-    seats = [{**seat, "status": statuses.get(seat["id"], SeatStatus.SOLD)} for seat in layout]
+    codes = "".join(statuses.get(seat["id"], SeatStatus.SOLD)[0] for seat in layout)
     # The version changes whenever any seat's visible status changes, including a hold
     # that expired by its TTL (no write happened, but the derived status differs).
-    fingerprint = ",".join(f"{seat['id']}:{seat['status'][0]}" for seat in seats)
-    version = zlib.crc32(fingerprint.encode())
-    return SeatMap(event_id=event_id, version=version, seats=seats)
+    version = zlib.crc32(codes.encode(), len(layout))
+    seats = [{**seat, "status": _STATUS_BY_CODE[code]} for seat, code in zip(layout, codes, strict=True)]
+    return SeatMap(event_id=event_id, version=version, seats=seats, layout_id=id(layout))
 
 
+_STATUS_BY_CODE = {"a": "available", "h": "held", "s": "sold"}
+_encoded_seat_maps: dict[int, tuple[tuple[int, int], bytes]] = {}
+
+
+def seat_map_json(event_id: int) -> tuple[str, bytes]:
+    """The seat map API body, encoded once per version and process: thousands of buyers
+    polling an unchanged map share one encoding. Returns (ETag, JSON bytes)."""
+    seat_map = seat_map_get(event_id)
+    # Keyed by the layout object too: a reloaded layout (e.g. a price edited by staff)
+    # is encoded afresh even when no status changed.
+    identity = (seat_map.version, seat_map.layout_id)
+    cached = _encoded_seat_maps.get(event_id)
+    if cached is None or cached[0] != identity:
+        body = {"event": event_id, "version": seat_map.version, "seats": seat_map.seats}
+        cached = (identity, json.dumps(body, separators=(",", ":")).encode())
+        _encoded_seat_maps[event_id] = cached
+    return seat_map.etag, cached[1]

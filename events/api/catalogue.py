@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.cache import cache
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -106,10 +106,9 @@ class SeatMapApi(APIView):
     def get(self, request: Request, event_id: int) -> Response:
         if selectors.event_settings_get(event_id) is None:
             raise Http404
-        seat_map = selectors.seat_map_get(event_id)
-        headers = {"ETag": seat_map.etag, "Cache-Control": "no-cache"}
-        if request.headers.get("If-None-Match") == seat_map.etag:
+        etag, body = selectors.seat_map_json(event_id)
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if request.headers.get("If-None-Match") == etag:
             return Response(status=304, headers=headers)
-        # The seat dicts are already plain JSON values: no per-seat serializer pass.
-        body = {"event": event_id, "version": seat_map.version, "seats": seat_map.seats}
-        return Response(body, headers=headers)
+        # Already-encoded JSON, shared by every poll of the same version.
+        return HttpResponse(body, content_type="application/json", headers=headers)
