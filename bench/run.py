@@ -106,12 +106,19 @@ class Server:
         self.process.wait(timeout=20)
 
 
-def run_wrk(wrk: str, url: str, lines: list[str], *, duration: float, connections: int, once: bool = False) -> dict:
+def run_wrk(
+    wrk: str, url: str, lines: list[str], *, duration: float, connections: int, once: bool = False
+) -> dict:
     threads = 2
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
         handle.write("\n".join(lines) + "\n")
         request_file = handle.name
-    env = {**os.environ, "WRK_REQUESTS": request_file, "WRK_THREADS": str(threads), "ONCE": "1" if once else "0"}
+    env = {
+        **os.environ,
+        "WRK_REQUESTS": request_file,
+        "WRK_THREADS": str(threads),
+        "ONCE": "1" if once else "0",
+    }
     output = subprocess.run(
         [
             wrk,
@@ -151,7 +158,10 @@ def setup_data(buyers: int) -> dict:
     call_command("migrate", verbosity=0)
     password = make_password(None)
     users = User.objects.bulk_create(
-        [User(email=f"bench-{RUN_ID}-{n}@example.com", name=f"Bench {n}", password=password) for n in range(buyers)],
+        [
+            User(email=f"bench-{RUN_ID}-{n}@example.com", name=f"Bench {n}", password=password)
+            for n in range(buyers)
+        ],
         batch_size=1000,
     )
     if users[0].pk is None:  # MySQL does not return bulk ids
@@ -195,15 +205,16 @@ def scenario_lines(name: str, data: dict, rng: random.Random) -> tuple[list[str]
     if name == "seats":
         return [f"GET\t/api/events/{event_id}/seats/\t\t\t"], False
     if name == "seats_304":
-        from events.selectors import seat_map_get
+        from events.selectors import seat_map_json
 
-        etag = seat_map_get(event_id).etag
+        etag, _ = seat_map_json(event_id)
         return [f"GET\t/api/events/{event_id}/seats/\t\t\tIf-None-Match: {etag}"], False
     if name == "hold":
         # Contention: every buyer asks for one of the first 40 seats; most get 409.
         hot = data["seat_ids"][:40]
         return [
-            f'POST\t/api/events/{event_id}/holds/\t{token}\t{{"seat_ids": [{rng.choice(hot)}]}}\t' for token in tokens
+            f'POST\t/api/events/{event_id}/holds/\t{token}\t{{"seat_ids": [{rng.choice(hot)}]}}\t'
+            for token in tokens
         ], False
     if name == "confirm":
         from queueing.holds import holds_release, seats_hold
@@ -224,7 +235,9 @@ TARGETS = {"join": (3000, 0.60), "status": (4000, 0.70)}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
@@ -250,7 +263,9 @@ def main() -> int:
             admit_all(data)
         for name in ["bare", *[n for n in wanted if n != "bare"]]:
             lines, once = scenario_lines(name, data, rng)
-            stats = run_wrk(wrk, server.url, lines, duration=args.duration, connections=args.connections, once=once)
+            stats = run_wrk(
+                wrk, server.url, lines, duration=args.duration, connections=args.connections, once=once
+            )
             note = ""
             if name == "confirm":
                 from booking.models import Booking
@@ -276,10 +291,16 @@ def main() -> int:
     for result in results:
         result.ratio_to_bare = round(result.requests_per_s / bare, 3) if bare else None
     if args.json:
-        print(json.dumps({"run": RUN_ID, "workers": args.workers, "results": [asdict(r) for r in results]}, indent=2))
+        print(
+            json.dumps(
+                {"run": RUN_ID, "workers": args.workers, "results": [asdict(r) for r in results]}, indent=2
+            )
+        )
         return 0
-    print(f"\nmake bench — gunicorn {args.workers} sync workers, wrk 2 threads × {args.connections} connections, "
-          f"{args.duration:g} s per scenario, same machine\n")
+    print(
+        f"\nmake bench — gunicorn {args.workers} sync workers, wrk 2 threads × {args.connections} connections, "
+        f"{args.duration:g} s per scenario, same machine\n"
+    )
     print(f"{'scenario':<11}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}  statuses / note")
     for r in results:
         statuses = " ".join(f"{code}:{count}" for code, count in sorted(r.statuses.items()))
@@ -289,8 +310,10 @@ def main() -> int:
             ok = r.requests_per_s >= absolute and (r.ratio_to_bare or 0) >= ratio
             target = f"  target ≥{absolute}/s and ≥{ratio:.0%}: {'met' if ok else 'MISSED'}"
         unit = "bookings/s" if r.scenario == "confirm" else ""
-        print(f"{r.scenario:<11}{r.requests_per_s:>10.0f}{(r.ratio_to_bare or 0):>9.0%}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
-              f"  {statuses} {r.note}{unit and ' (' + unit + ')'}{target}")
+        print(
+            f"{r.scenario:<11}{r.requests_per_s:>10.0f}{(r.ratio_to_bare or 0):>9.0%}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+            f"  {statuses} {r.note}{unit and ' (' + unit + ')'}{target}"
+        )
     return 0
 
 

@@ -4,7 +4,6 @@ endpoints need, and the live seat map (static layout cached, status from Redis).
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,10 +14,11 @@ from django.utils import timezone
 
 from events.caching import event_detail_key, event_settings_key, seat_layout_key
 from events.models import Event, Seat, SeatStatus
-from queueing.seatmap import seatmap_load, seatmap_read
+from queueing.seatmap import seatmap_codes, seatmap_load, seatmap_read
 from ticketing.local_cache import local_cache
 
 EVENT_SETTINGS_LOCAL_TTL = 2.0
+SEAT_LAYOUT_LOCAL_TTL = 5.0
 
 
 def _ms(value: datetime) -> int:
@@ -169,48 +169,71 @@ def seat_statuses(event_id: int) -> dict[int, str]:
     return statuses
 
 
-SEAT_LAYOUT_LOCAL_TTL = 5.0
-
-
 @dataclass(frozen=True)
 class SeatMap:
     event_id: int
-    version: int
+    digest: str
     seats: list[dict[str, Any]]
-    layout_id: int = 0
+
+    @property
+    def version(self) -> int:
+        return int(self.digest[:8], 16)
 
     @property
     def etag(self) -> str:
-        return f'"seats-{self.event_id}-{self.version}"'
+        return _seat_map_etag(self.event_id, self.digest)
+
+
+def _layout(event_id: int) -> list[dict[str, Any]]:
+    # The layout never changes during a sale: keep it in the process for a few seconds
+    # rather than unpickling thousands of seats from the cache on every poll.
+    return local_cache.get_or_set(
+        ("seat_layout", event_id), SEAT_LAYOUT_LOCAL_TTL, lambda: seat_layout(event_id)
+    )
+
+
+def _live_codes(event_id: int, known_digest: str = "") -> tuple[str, dict[int, str] | None]:
+    digest, statuses = seatmap_codes(event_id=event_id, known_digest=known_digest)
+    if not digest:  # the map is missing (Redis restarted or wiped): rebuild from the DB
+        seatmap_rebuild(event_id)
+        digest, statuses = seatmap_codes(event_id=event_id)
+    return digest, statuses
+
+
+def _with_statuses(layout: list[dict[str, Any]], statuses: dict[int, str]) -> list[dict[str, Any]]:
+    return [{**seat, "status": statuses.get(seat["id"], SeatStatus.SOLD)} for seat in layout]
 
 
 def seat_map_get(event_id: int) -> SeatMap:
-    # The layout never changes during a sale: keep it in the process for a few seconds
-    # rather than unpickling thousands of seats from the cache on every poll.
-    layout = local_cache.get_or_set(("seat_layout", event_id), SEAT_LAYOUT_LOCAL_TTL, lambda: seat_layout(event_id))
-    statuses = seat_statuses(event_id)
-    codes = "".join(statuses.get(seat["id"], SeatStatus.SOLD)[0] for seat in layout)
-    # The version changes whenever any seat's visible status changes, including a hold
-    # that expired by its TTL (no write happened, but the derived status differs).
-    version = zlib.crc32(codes.encode(), len(layout))
-    seats = [{**seat, "status": _STATUS_BY_CODE[code]} for seat, code in zip(layout, codes, strict=True)]
-    return SeatMap(event_id=event_id, version=version, seats=seats, layout_id=id(layout))
+    """The live seat map for pages: layout plus statuses (available/held/sold)."""
+    digest, statuses = _live_codes(event_id)
+    return SeatMap(event_id=event_id, digest=digest, seats=_with_statuses(_layout(event_id), statuses or {}))
 
 
 _STATUS_BY_CODE = {"a": "available", "h": "held", "s": "sold"}
-_encoded_seat_maps: dict[int, tuple[tuple[int, int], bytes]] = {}
+_encoded_seat_maps: dict[int, tuple[tuple[str, int], bytes]] = {}
 
 
-def seat_map_json(event_id: int) -> tuple[str, bytes]:
-    """The seat map API body, encoded once per version and process: thousands of buyers
-    polling an unchanged map share one encoding. Returns (ETag, JSON bytes)."""
-    seat_map = seat_map_get(event_id)
-    # Keyed by the layout object too: a reloaded layout (e.g. a price edited by staff)
-    # is encoded afresh even when no status changed.
-    identity = (seat_map.version, seat_map.layout_id)
+def _seat_map_etag(event_id: int, digest: str) -> str:
+    return f'"seats-{event_id}-{digest}"'
+
+
+def seat_map_json(event_id: int, *, if_none_match: str = "") -> tuple[str, bytes | None]:
+    """The seat map API answer: ``(ETag, JSON bytes)``, or ``(ETag, None)`` when the
+    client's ``If-None-Match`` is still current (304). The digest is computed in Redis,
+    so an unchanged map costs one short round trip; a changed one is encoded once per
+    version and process and shared by every poll."""
+    prefix = f'"seats-{event_id}-'
+    known = if_none_match[len(prefix) : -1] if if_none_match.startswith(prefix) else ""
+    digest, statuses = _live_codes(event_id, known)
+    etag = _seat_map_etag(event_id, digest)
+    if statuses is None:
+        return etag, None
+    layout = _layout(event_id)
+    identity = (digest, id(layout))
     cached = _encoded_seat_maps.get(event_id)
     if cached is None or cached[0] != identity:
-        body = {"event": event_id, "version": seat_map.version, "seats": seat_map.seats}
+        body = {"event": event_id, "version": int(digest[:8], 16), "seats": _with_statuses(layout, statuses)}
         cached = (identity, json.dumps(body, separators=(",", ":")).encode())
         _encoded_seat_maps[event_id] = cached
-    return seat_map.etag, cached[1]
+    return etag, cached[1]

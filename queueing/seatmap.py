@@ -81,3 +81,20 @@ def seatmap_mark(*, event_id: int, seat_ids: list[int], status: str) -> None:
         keys=[keys.seatmap],
         args=[_DB_STATUS_CODES[status], *(int(seat_id) for seat_id in seat_ids)],
     )
+
+
+_CODE_STATUS = {"a": AVAILABLE, "h": HELD, "s": SOLD}
+
+
+def seatmap_codes(*, event_id: int, known_digest: str = "") -> tuple[str, dict[int, str] | None]:
+    """The derived statuses and their digest in one short reply (for the polled seat map
+    API). Returns ``(digest, statuses)``; ``statuses`` is None when the digest equals
+    ``known_digest`` (unchanged). ``("", None)`` when the map is missing."""
+    digest, body = run_script("seatmap_codes", keys=[EventKeys(event_id).seatmap], args=[known_digest])
+    if not digest or not body:
+        return digest, None
+    statuses: dict[int, str] = {}
+    for item in body.split(","):
+        seat_id, _, code = item.partition(":")
+        statuses[int(seat_id)] = _CODE_STATUS[code]
+    return digest, statuses

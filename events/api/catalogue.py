@@ -106,9 +106,9 @@ class SeatMapApi(APIView):
     def get(self, request: Request, event_id: int) -> Response:
         if selectors.event_settings_get(event_id) is None:
             raise Http404
-        etag, body = selectors.seat_map_json(event_id)
+        etag, body = selectors.seat_map_json(event_id, if_none_match=request.headers.get("If-None-Match", ""))
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if request.headers.get("If-None-Match") == etag:
+        if body is None:
             return Response(status=304, headers=headers)
         # Already-encoded JSON, shared by every poll of the same version.
         return HttpResponse(body, content_type="application/json", headers=headers)
