@@ -3,19 +3,20 @@ database; each test gets its own Redis key prefix so tests never see each other'
 
 from __future__ import annotations
 
-import os
 import uuid
 
-os.environ.setdefault("TESTING", "1")
-os.environ.setdefault("CACHE_KEY_PREFIX", f"tc-test-{uuid.uuid4().hex[:8]}")
+import pytest
+from django.core.cache import cache
 
-import pytest  # noqa: E402
-from django.core.cache import cache  # noqa: E402
+# pytest-django loads the settings before this file: per-run isolation is applied by
+# the fixture below, through the settings fixture (which resets the cache handlers).
+_CACHE_KEY_PREFIX = f"tc-test-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(autouse=True)
 def _isolated_redis(settings):
     settings.QUEUE_KEY_PREFIX = f"tq-test-{uuid.uuid4().hex[:10]}:"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": _CACHE_KEY_PREFIX}}
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     from ticketing.local_cache import local_cache
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext_lazy as _
 from rest_framework.settings import api_settings
 
 from ticketing.errors import DomainError
@@ -40,10 +41,10 @@ class LoginThrottled(DomainError):
     """Too many recent failures for this e-mail address or client address."""
 
     status = 429
-    default_detail = "Too many failed log-in attempts; please try again later."
+    default_detail = _("Too many failed log-in attempts; please try again later.")
 
     def __init__(self, *, retry_after: int) -> None:
-        super().__init__("throttled")
+        super().__init__("throttled", str(self.default_detail))
         self.retry_after = retry_after
 
 

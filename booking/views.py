@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,7 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -31,6 +30,7 @@ from booking.models import Booking, BookingStatus
 from booking.qr import qr_svg
 from events.models import Event, Seat
 from events.selectors import event_detail_get, seat_map_get
+from events.views import seat_sections
 from queueing.holds import Hold, holds_get
 from queueing.waiting_room import pass_expires_at_ms
 from ticketing.errors import DomainError
@@ -55,6 +55,25 @@ def _to_waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
     return redirect("events:waiting_room", event_id=event_id)
 
 
+def _refusal_message(exc: DomainError, *, event_id: int) -> str:
+    """The text shown for a refused hold or booking; a lost seat is named, so the buyer
+    knows which one to replace."""
+    seat_ids = exc.extra.get("seat_ids") or []
+    if exc.code != "seat_unavailable" or not seat_ids:
+        return str(exc.detail)
+    seats = Seat.objects.filter(event_id=event_id, pk__in=seat_ids).order_by("section", "row", "number")
+    names = ", ".join(
+        _("Section %(section)s, row %(row)s-%(number)s")
+        % {"section": seat.section, "row": seat.row, "number": seat.number}
+        for seat in seats
+    )
+    return ngettext(
+        "Sorry, this seat was just taken by someone else: %(seats)s. Please choose another.",
+        "Sorry, these seats were just taken by someone else: %(seats)s. Please choose others.",
+        len(seat_ids),
+    ) % {"seats": names}
+
+
 @dataclass(frozen=True)
 class HeldSeats:
     seats: list[Seat]
@@ -75,16 +94,6 @@ def _held_seats(hold: Hold, *, event_id: int) -> HeldSeats:
     return HeldSeats(
         seats=seats, total=sum((seat.price for seat in seats), Decimal("0")), expires_at_ms=hold.expires_at_ms
     )
-
-
-def _seat_sections(
-    seats: list[dict[str, Any]], *, mine: set[int]
-) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    sections: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for seat in seats:
-        view = {**seat, "mine": seat["id"] in mine}
-        sections.setdefault(seat["section"], {}).setdefault(seat["row"], []).append(view)
-    return sections
 
 
 @login_required
@@ -113,7 +122,7 @@ def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
         except DomainError as exc:
             if exc.code == "not_admitted":
                 return _to_waiting_room(request, event_id)
-            messages.error(request, exc.detail)
+            messages.error(request, _refusal_message(exc, event_id=event_id))
         return redirect("booking:seat_picker", event_id=event_id)
 
     held = _held_seats(hold, event_id=event_id)
@@ -126,7 +135,7 @@ def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
         "booking/seat_picker.html",
         {
             "event": event,
-            "sections": _seat_sections(seat_map.seats, mine=set(hold.seat_ids)),
+            "sections": seat_sections(seat_map.seats, mine=set(hold.seat_ids)),
             "seat_map_etag": seat_map.etag,
             "held": held,
             "cap": cap,
@@ -153,7 +162,7 @@ def checkout(request: HttpRequest, event_id: int) -> HttpResponse:
         except DomainError as exc:
             if exc.code == "not_admitted":
                 return _to_waiting_room(request, event_id)
-            messages.error(request, exc.detail)
+            messages.error(request, _refusal_message(exc, event_id=event_id))
             return redirect("booking:seat_picker", event_id=event_id)
         if created:
             messages.success(request, _("Booking confirmed. Your tickets are on their way to your inbox."))

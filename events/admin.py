@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
@@ -67,7 +67,7 @@ GENERATE_SEATS_TEMPLATE_SOURCE = """{% extends "admin/base_site.html" %}{% load 
 {% block content %}
 <p>{% translate "Seats are added to:" %}</p>
 <ul>{% for event in events %}
-<li>{{ event }} ({% blocktranslate count counter=event.seat_count %}{{ counter }} seat now{% plural %}
+<li>{{ event }} ({% blocktranslate trimmed count counter=event.seat_count %}{{ counter }} seat now{% plural %}
 {{ counter }} seats now{% endblocktranslate %})</li>
 {% endfor %}</ul>
 <p class="help">{% blocktranslate trimmed %}
@@ -97,6 +97,18 @@ Seats that already exist at the same place are kept unchanged.
 <div class="submit-row"><input type="submit" class="default" value="{% translate 'Generate seats' %}"></div>
 </form>
 {% endblock %}"""
+
+
+# makemessages reads template files, not template source kept in a Python string: these
+# no-op calls put the page's texts into the catalogue (same msgids as the tags above).
+GENERATE_SEATS_TEMPLATE_TEXTS = (
+    gettext_noop("Seats are added to:"),
+    ngettext_lazy("%(counter)s seat now", "%(counter)s seats now", "counter"),
+    gettext_noop(
+        "Every section gets the same rows (A, B, C, …) and seats per row. "
+        "Seats that already exist at the same place are kept unchanged."
+    ),
+)
 
 
 @cache

@@ -30,9 +30,7 @@ def event_settings_key(event_id: int) -> str:
 def invalidate_event(event_id: int) -> None:
     """Drops every cached view of one event and bumps the list version, so a change
     (or a new event) shows at once on the next request."""
-    cache.delete_many(
-        [event_detail_key(event_id), seat_layout_key(event_id), event_settings_key(event_id)]
-    )
+    cache.delete_many([event_detail_key(event_id), seat_layout_key(event_id), event_settings_key(event_id)])
     try:
         cache.incr(EVENT_LIST_VERSION_KEY)
     except ValueError:

@@ -114,6 +114,7 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
             "before_opening": timezone.now() < event.sales_open_at,
             "start_position": start_position or "",
             "progress": progress,
+            # xgettext:no-python-format  ("% o" is not a placeholder: this is a brace format)
             "progress_text": _("{percent}% of the way to the front").format(percent=progress),
             "pick_url": seat_picker_url(event.pk),
         },

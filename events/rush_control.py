@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from events.models import Event, RushControlChange
 from events.selectors import seatmap_rebuild
@@ -62,11 +63,12 @@ def rush_state_get(*, event: Event) -> dict[str, Any]:
 
 def _check_range(field: str, value: int | None, low: int, high: int) -> None:
     if value is not None and not low <= value <= high:
+        bounds = {"low": low, "high": high}
         raise DomainError(
             "invalid",
-            f"{field} must be between {low} and {high}.",
+            _("%(field)s must be between %(low)d and %(high)d.") % {"field": field, "low": low, "high": high},
             status=400,
-            errors={field: [f"Ensure this value is between {low} and {high}."]},
+            errors={field: [_("Ensure this value is between %(low)d and %(high)d.") % bounds]},
         )
 
 

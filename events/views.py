@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from events import selectors
 from events.models import EventStatus
+from events.templatetags.money import won, won_amount
+
+
+@dataclass
+class SectionView:
+    """One section of a seat map as the pages draw it: its rows of seats, and its grade
+    and price range for the heading ("VIP · 99,000 KRW")."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    grades: list[str] = field(default_factory=list)
+    prices: set[Decimal] = field(default_factory=set)
+
+    @property
+    def summary(self) -> str:
+        if not self.prices:
+            return " / ".join(self.grades)
+        low, high = min(self.prices), max(self.prices)
+        price = won(low) if low == high else f"{won_amount(low)}\u2013{won(high)}"
+        return " · ".join([*self.grades[:1], price]) if len(self.grades) == 1 else price
+
+
+def seat_sections(seats: list[dict[str, Any]], *, mine: set[int] | None = None) -> dict[str, SectionView]:
+    """Seat-map entries grouped by section and row, in map order; ``mine`` marks the
+    buyer's own holds (seat picker)."""
+    sections: dict[str, SectionView] = {}
+    for seat in seats:
+        section = sections.setdefault(seat["section"], SectionView())
+        view = {**seat, "mine": seat["id"] in mine} if mine is not None else seat
+        section.rows.setdefault(seat["row"], []).append(view)
+        if seat.get("grade") and seat["grade"] not in section.grades:
+            section.grades.append(seat["grade"])
+        if seat.get("price") is not None:
+            section.prices.add(Decimal(str(seat["price"])))
+    return sections
+
+
+# Sold-out events stay in the "on sale now" list (marked sold out) until sales close.
+ON_SALE_LIST = (EventStatus.ON_SALE, EventStatus.SOLD_OUT)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -15,7 +57,9 @@ def home(request: HttpRequest) -> HttpResponse:
         request,
         "events/home.html",
         {
-            "on_sale": [event for event, status in events if status in (EventStatus.ON_SALE, EventStatus.SOLD_OUT)],
+            "on_sale": [
+                event for event, status in events if status in (EventStatus.ON_SALE, EventStatus.SOLD_OUT)
+            ],
             "upcoming": [event for event, status in events if status == EventStatus.SCHEDULED],
             "statuses": dict((event.pk, status) for event, status in events),
         },
@@ -27,9 +71,7 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
     if event is None:
         raise Http404
     seat_map = selectors.seat_map_get(event_id)
-    sections: dict[str, dict[str, list[dict]]] = {}
-    for seat in seat_map.seats:
-        sections.setdefault(seat["section"], {}).setdefault(seat["row"], []).append(seat)
+    sections = seat_sections(seat_map.seats)
     return render(
         request,
         "events/event_detail.html",

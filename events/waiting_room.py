@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from events.selectors import EventSettings, event_settings_get
 from queueing import waiting_room as redis_queue
@@ -34,7 +35,7 @@ def event_for_queue(event_id: int) -> EventSettings:
     """The cached settings of a published event; 404 ``not_found`` otherwise."""
     event = event_settings_get(event_id)
     if event is None:
-        raise DomainError("not_found", "Not found.", status=404)
+        raise DomainError("not_found", _("Not found."), status=404)
     return event
 
 
@@ -45,12 +46,12 @@ def queue_join(*, event_id: int, user_id: int) -> tuple[QueueStatus, EventSettin
     the opening. Returns the status, the event settings and whether this call joined."""
     event = event_for_queue(event_id)
     if event.sales_closed(_now_ms()):
-        raise DomainError("sales_closed", "Sales for this event are closed.", status=409)
+        raise DomainError("sales_closed", _("Sales for this event are closed."), status=409)
     status, newly_joined = redis_queue.queue_join(
         event_id=event_id, user_id=user_id, sales_open_at_ms=event.sales_open_at_ms
     )
     if status.state == "sold_out":
-        raise DomainError("sold_out", "All seats of this event are sold.", status=409)
+        raise DomainError("sold_out", _("All seats of this event are sold."), status=409)
     return status, event, newly_joined
 
 
@@ -59,7 +60,7 @@ def queue_status_get(*, event_id: int, user_id: int) -> tuple[QueueStatus, Event
     event = event_for_queue(event_id)
     status = redis_queue.queue_status(event_id=event_id, user_id=user_id)
     if status.state == "none":
-        raise DomainError("not_in_queue", "You are not in the waiting room of this event.", status=404)
+        raise DomainError("not_in_queue", _("You are not in the waiting room of this event."), status=404)
     return status, event
 
 

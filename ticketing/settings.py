@@ -8,6 +8,7 @@ real ``SECRET_KEY`` and turns on the deploy-time security settings.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def env_list(name: str, default: str) -> list[str]:
 
 PRODUCTION = os.environ.get("DJANGO_ENV", "development") == "production"
 DEBUG = env_bool("DEBUG", not PRODUCTION)
-TESTING = env_bool("TESTING", False)
+# Under pytest (settings are loaded by pytest-django before any conftest can set env).
+TESTING = env_bool("TESTING", "pytest" in sys.modules)
 
 _DEV_SECRET = "dev-only-insecure-secret-key-never-use-in-production-0123456789"
 SECRET_KEY = os.environ.get("SECRET_KEY", "" if PRODUCTION else _DEV_SECRET)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -78,7 +79,9 @@ class BookingListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 0 < len(key.strip()) <= MAX_IDEMPOTENCY_KEY_LENGTH:
-            raise DomainError("invalid", "The Idempotency-Key header must be 1 to 64 characters.", status=400)
+            raise DomainError(
+                "invalid", _("The Idempotency-Key header must be 1 to 64 characters."), status=400
+            )
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         booking, created = services.booking_confirm(

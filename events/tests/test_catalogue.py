@@ -129,7 +129,9 @@ def test_seat_map_is_rebuilt_from_the_database_when_redis_lost_it(api_client, ev
     sold = event.seats.first()
     Seat.objects.filter(pk=sold.pk).update(status=SeatStatus.SOLD)
     get_redis().delete(EventKeys(event.pk).seatmap)
-    statuses = {s["id"]: s["status"] for s in api_client.get(f"/api/events/{event.pk}/seats/").json()["seats"]}
+    statuses = {
+        s["id"]: s["status"] for s in api_client.get(f"/api/events/{event.pk}/seats/").json()["seats"]
+    }
     assert statuses[sold.pk] == "sold"
     assert list(statuses.values()).count("available") == 1
 

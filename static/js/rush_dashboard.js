@@ -53,13 +53,14 @@
     return element;
   }
 
-  // One value per second over the window, oldest first; seconds without an admission
-  // run have no record: the queue length carries over, admissions count as 0.
+  // One value per second over the window, oldest first. Seconds without an admission
+  // run have no record: the queue length carries over from the previous record (null
+  // before the first one: unknown, not drawn), admissions count as 0.
   function series(history, key, carry) {
     const now = Math.floor(Date.now() / 1000);
     const byTime = new Map(history.map((point) => [point.t, point[key]]));
     const values = [];
-    let last = carry && history.length ? history[0][key] : 0;
+    let last = null;
     for (let t = now - WINDOW_S + 1; t <= now; t += 1) {
       if (byTime.has(t)) last = byTime.get(t);
       values.push(byTime.has(t) ? byTime.get(t) : carry ? last : 0);
@@ -68,14 +69,22 @@
   }
 
   function drawWaiting(svg, values) {
-    const max = Math.max(1, ...values);
+    const known = values.filter((value) => value !== null);
+    const max = Math.max(1, ...known);
     const step = WIDTH / (values.length - 1);
-    const points = values.map((value, index) => `${(index * step).toFixed(1)},${(HEIGHT - (value / max) * (HEIGHT - 4)).toFixed(1)}`);
-    svg.replaceChildren(
-      svgElement("line", { class: "chart-axis", x1: 0, y1: HEIGHT, x2: WIDTH, y2: HEIGHT }),
-      svgElement("polygon", { class: "chart-area", points: `0,${HEIGHT} ${points.join(" ")} ${WIDTH},${HEIGHT}` }),
-      svgElement("polyline", { class: "chart-line", points: points.join(" ") }),
-    );
+    const points = [];
+    values.forEach((value, index) => {
+      if (value !== null) points.push(`${(index * step).toFixed(1)},${(HEIGHT - (value / max) * (HEIGHT - 4)).toFixed(1)}`);
+    });
+    const children = [svgElement("line", { class: "chart-axis", x1: 0, y1: HEIGHT, x2: WIDTH, y2: HEIGHT })];
+    if (points.length) {
+      const firstX = points[0].split(",")[0];
+      children.push(
+        svgElement("polygon", { class: "chart-area", points: `${firstX},${HEIGHT} ${points.join(" ")} ${WIDTH},${HEIGHT}` }),
+        svgElement("polyline", { class: "chart-line", points: points.join(" ") }),
+      );
+    }
+    svg.replaceChildren(...children);
     return max;
   }
 

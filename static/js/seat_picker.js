@@ -22,11 +22,13 @@
     return word.charAt(0).toUpperCase() + word.slice(1);
   }
 
+  // kind: "ok", "warn" or "error" (default): the message's style, besides its words.
   function announcer(box) {
-    return (text) => {
+    return (text, kind) => {
       if (!box || !text) return;
       // Clear first so that the same message twice is announced twice.
       box.textContent = "";
+      box.dataset.kind = kind || "error";
       window.setTimeout(() => {
         box.textContent = text;
       }, 50);
@@ -54,7 +56,7 @@
         }
         if (left <= 60 && left > 0 && !warned) {
           warned = true;
-          announce(root.dataset.msgOneMinute);
+          announce(root.dataset.msgOneMinute, "warn");
         }
         if (left === 0) {
           window.clearInterval(timer);
@@ -91,6 +93,30 @@
       element.hidden = false;
     });
 
+    // Roving tabindex: the map is one Tab stop (a hall has hundreds of seats); arrow keys
+    // move inside it, and the seat last visited is where Tab comes back to.
+    let rover = null;
+    function setRover(button) {
+      if (rover === button) return;
+      if (rover) rover.tabIndex = -1;
+      rover = button;
+      rover.tabIndex = 0;
+    }
+    buttons.forEach((button) => {
+      button.tabIndex = -1;
+    });
+    const firstFree = [...buttons.values()].find((button) => button.dataset.status === "available");
+    if (firstFree || buttons.size) setRover(firstFree || buttons.values().next().value);
+    form.addEventListener("focusin", (event) => {
+      const button = event.target.closest("button.seat");
+      if (button) setRover(button);
+    });
+
+    // "55,000 KRW" / "55,000원": the unit's place differs by language.
+    function priceText(price) {
+      return format(data.priceTemplate, { price: numberFormat.format(Number(price)) });
+    }
+
     function seatName(id) {
       const button = buttons.get(id);
       if (!button) return String(id);
@@ -119,7 +145,7 @@
         section: button.dataset.section,
         row: button.dataset.row,
         number: button.dataset.number,
-        price: numberFormat.format(Number(button.dataset.price)),
+        price: priceText(button.dataset.price),
       });
       button.setAttribute("aria-label", label + ", " + (data["status" + capitalised(state)] || state));
       // Focusable in every state (announced with its status); only free seats act.
@@ -146,8 +172,7 @@
       [...mine].sort((a, b) => a - b).forEach((id) => {
         const button = buttons.get(id);
         const item = document.createElement("li");
-        const price = button ? numberFormat.format(Number(button.dataset.price)) : "";
-        item.textContent = seatName(id) + (price ? " · " + price + " " + data.currency : "");
+        item.textContent = seatName(id) + (button ? " · " + priceText(button.dataset.price) : "");
         heldList.appendChild(item);
       });
       heldBox.hidden = mine.size === 0;
@@ -242,7 +267,7 @@
           setExpiry(body.expires_at ? Date.parse(body.expires_at) : 0);
           renderAll();
           updateHeld();
-          announce(data.msgHeld);
+          announce(data.msgHeld, "ok");
         } else if (response.status === 409 && body.code === "seat_unavailable") {
           const taken = (body.seat_ids || []).map(Number);
           taken.forEach((id) => {

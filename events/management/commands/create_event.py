@@ -42,7 +42,9 @@ class Command(BaseCommand):
         parser.add_argument("--max-tickets-per-user", type=_positive, default=4)
         when = parser.add_mutually_exclusive_group()
         when.add_argument("--open-now", action="store_true", help="Sales opened a minute ago.")
-        when.add_argument("--opens-in", type=int, metavar="SECONDS", help="Sales open this many seconds from now.")
+        when.add_argument(
+            "--opens-in", type=int, metavar="SECONDS", help="Sales open this many seconds from now."
+        )
         parser.add_argument("--json", action="store_true", help="Print the event as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -88,4 +90,6 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(summary))
         else:
-            self.stdout.write(self.style.SUCCESS(f"Created event {event.pk} “{event.title}” with {len(seat_ids)} seats."))
+            self.stdout.write(
+                self.style.SUCCESS(f"Created event {event.pk} “{event.title}” with {len(seat_ids)} seats.")
+            )
