@@ -29,7 +29,17 @@ def qr_content_id(ticket_code: str) -> str:
     return f"ticket-{ticket_code}@tickets"
 
 
-class TicketEmail(BaseEmailMessage):
+class _BookingEmail(BaseEmailMessage):
+    """The subject is a mail header, not HTML: its template block turns autoescaping off
+    (a title "Rock & Roll" must not arrive as "Rock &amp; Roll"), and any line break in
+    an event title is folded here, since a header with a newline refuses to send."""
+
+    def render(self) -> None:
+        super().render()
+        self.subject = " ".join(self.subject.split())
+
+
+class TicketEmail(_BookingEmail):
     """The confirmation with one inline QR code (PNG, Content-ID) per ticket; the HTML
     part refers to them as ``cid:``, the text part lists the ticket codes."""
 
@@ -63,7 +73,7 @@ class TicketEmail(BaseEmailMessage):
         self.mixed_subtype = "related"
 
 
-class CancellationEmail(BaseEmailMessage):
+class CancellationEmail(_BookingEmail):
     template_name = "email/booking_cancelled.html"
 
     def __init__(self, *, booking: Booking, **kwargs: Any) -> None:

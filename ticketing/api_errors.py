@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -47,7 +48,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         logger.warning("database unavailable: %s", exc)
         return unavailable_response("database")
     if isinstance(exc, Http404):
-        return Response({"code": "not_found", "detail": "Not found."}, status=404)
+        return Response({"code": "not_found", "detail": _("Not found.")}, status=404)
     if isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     if not isinstance(exc, exceptions.APIException):
@@ -60,7 +61,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers["Retry-After"] = str(int(exc.wait))
 
     if isinstance(exc, exceptions.ValidationError):
-        body: dict[str, Any] = {"code": "invalid", "detail": "Some fields are invalid.", "errors": exc.detail}
+        body: dict[str, Any] = {
+            "code": "invalid",
+            "detail": _("Some fields are invalid."),
+            "errors": exc.detail,
+        }
         if isinstance(exc.detail, list):
             body["detail"] = " ".join(str(item) for item in exc.detail) or body["detail"]
     elif isinstance(exc, exceptions.ParseError):

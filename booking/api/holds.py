@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -34,7 +35,7 @@ class SeatIdsField(serializers.ListField):
     def to_internal_value(self, data: object) -> list[int]:
         value = super().to_internal_value(data)
         if len(set(value)) != len(value):
-            raise serializers.ValidationError("Seat ids must be distinct.")
+            raise serializers.ValidationError(_("Seat ids must be distinct."))
         return value
 
 

@@ -8,6 +8,7 @@ authentication enforces CSRF on the PATCH).
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser
@@ -41,7 +42,7 @@ class RushControlApi(APIView):
 
         def validate(self, attrs: dict) -> dict:
             if not attrs:
-                raise serializers.ValidationError("Give at least one of paused, capacity, pass_seconds.")
+                raise serializers.ValidationError(_("Give at least one of paused, capacity, pass_seconds."))
             return attrs
 
     class OutputSerializer(serializers.Serializer):

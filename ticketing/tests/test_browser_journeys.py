@@ -307,6 +307,7 @@ def test_buyer_signs_up_queues_picks_seats_books_and_cancels(
     expect(ticket_card).to_contain_text("Confirmed")
     shot(page, "07-my-tickets", widths=("phone",))
     ticket_card.get_by_role("link", name="Seoul Spring Concert").click()
+    expect(page.locator("figure.ticket-qr svg")).to_have_count(2)
     page.get_by_role("link", name="Cancel this booking").click()
     expect(page.get_by_role("heading", name=f"Cancel booking {booking.code}?")).to_be_visible()
     page.get_by_role("button", name="Yes, cancel this booking").click()
@@ -394,13 +395,17 @@ def test_staff_creates_an_event_with_seats_and_steers_the_rush(
     expect(figure("waiting")).to_have_text("6")
     expect(figure("active")).to_have_text("0")
 
-    # Resume: the next tick admits up to the capacity (2), and the figures follow.
+    # Resume: the next tick admits up to the capacity (2), and the figures follow
+    # without moving anything else on the page.
     page.get_by_role("button", name="Resume admission").click()
+    shift_before = layout_shift(page)
     expect(figure("state")).to_have_text("Admitting")
     assert admit_on_sale_events()[event.pk]["admitted"] == 2
     expect(figure("waiting")).to_have_text("4", timeout=FOLLOW_MS)
     expect(figure("active")).to_have_text("2")
     expect(figure("admitted_total")).to_have_text("2")
+    page.wait_for_timeout(2500)  # the next poll redraws the charts too
+    assert layout_shift(page) - shift_before < 0.01, "the dashboard moved when its figures updated"
     shot(page, "10-rush-dashboard")
 
     changes = list(RushControlChange.objects.filter(event=event).order_by("changed_at"))

@@ -142,6 +142,35 @@ def test_ticket_email_in_the_buyers_language(ko_booking):
     assert "KRW" not in message.body + html
 
 
+def test_booking_made_in_korean_is_mailed_in_korean(user, on_sale_event, django_capture_on_commit_callbacks):
+    """The language of the request that books (Accept-Language: ko) is the e-mail's."""
+    from conftest import make_auth_client
+    from ticketing.celery import app
+
+    buyer = make_auth_client(user)
+    seats = seat_ids_of(on_sale_event, 1)
+    admit_users(on_sale_event, user)
+    held = buyer.post(f"/api/events/{on_sale_event.pk}/holds/", {"seat_ids": seats}, format="json")
+    assert held.status_code == 201, held.content
+
+    previous, app.conf.task_always_eager = app.conf.task_always_eager, True  # mail sent in-process
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = buyer.post(
+                "/api/bookings/",
+                {"event_id": on_sale_event.pk, "seat_ids": seats},
+                format="json",
+                HTTP_ACCEPT_LANGUAGE="ko",
+            )
+    finally:
+        app.conf.task_always_eager = previous
+
+    assert response.status_code == 201, response.content
+    assert response.json()["code"] in mail.outbox[-1].subject
+    assert "티켓" in mail.outbox[-1].subject
+    assert "55,000원" in mail.outbox[-1].body
+
+
 def test_cancellation_email_in_korean(ko_booking, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         booking_cancel(booking=ko_booking, by_user=ko_booking.user)
