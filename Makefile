@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := ticketing.settings
 
-.PHONY: run test setup migrate demo lint format bench loadtest check-deploy clean help
+.PHONY: run test setup migrate demo lint format bench loadtest check-deploy clean help screenshots messages
 
 help:
 	@echo "make run       set up and serve the site with demo data on http://$(HOST):$(PORT)"
@@ -62,8 +62,27 @@ run: demo
 	wait
 
 # --- quality ---------------------------------------------------------------------------
-test: setup
+# Debian's Chromium for the browser tests (pytest -m browser), CJK fonts for Korean
+# screenshots; playwright comes from requirements-dev.txt (never `playwright install`).
+$(VENV)/.chromium: | $(VENV)/.installed
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+	touch $@
+
+test: setup $(VENV)/.chromium
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+screenshots: setup $(VENV)/.chromium
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q -m browser
+
+# Re-extract strings and compile the Korean catalogue (GNU gettext).
+messages: setup
+	@command -v xgettext >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq gettext >/dev/null; }
+	$(BIN)/python manage.py makemessages -l ko --no-location --ignore='.venv/*' --ignore='var/*' --ignore='docs/*' --ignore='bench/*'
+	$(BIN)/python manage.py compilemessages -l ko --ignore=.venv --ignore=var
 
 lint: setup
 	$(BIN)/ruff check .

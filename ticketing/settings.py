@@ -251,6 +251,8 @@ LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Seoul")
 USE_I18N = True
+# Dates with the weekday: "Wed, Dec. 9, 2026, 7 p.m." / "2026년 12월 9일 수요일 오후 7:00".
+FORMAT_MODULE_PATH = ["ticketing.formats"]
 USE_TZ = True
 
 # --- Static files ------------------------------------------------------------------------

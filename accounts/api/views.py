@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +17,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.login_guard import LoginThrottled, client_ip, login_attempt_check
@@ -126,10 +129,43 @@ class TokenObtainApi(TokenObtainPairView):
         return super().post(request, *args, **kwargs)
 
 
+class SingleUseRefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh with rotation, made single-use under concurrency.
+
+    The stock serializer checks the blacklist, then blacklists with ``get_or_create``
+    and ignores whether it was this request that created the row: N concurrent
+    refreshes of one token all passed the check and all got a new pair (a stolen
+    refresh token could be forked). Here the blacklist row is the arbiter: its token
+    column is unique, so exactly one request creates it; every other one is refused."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        refresh = self.token_class(attrs["refresh"])  # signature, expiry, not yet blacklisted
+        user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
+        if user_id:
+            # A deleted user raises DoesNotExist: TokenRefreshApi answers 401.
+            user = get_user_model().objects.get(**{jwt_settings.USER_ID_FIELD: user_id})
+            if not jwt_settings.USER_AUTHENTICATION_RULE(user):
+                raise exceptions.AuthenticationFailed(
+                    self.error_messages["no_active_account"], "no_active_account"
+                )
+        _blacklisted, created = refresh.blacklist()
+        if not created:
+            raise InvalidToken(_("Token is blacklisted"))
+        data = {"access": str(refresh.access_token)}
+        refresh.set_jti()
+        refresh.set_exp()
+        refresh.set_iat()
+        refresh.outstand()
+        data["refresh"] = str(refresh)
+        return data
+
+
 class TokenRefreshApi(TokenRefreshView):
     """Rotates: answers a new refresh token and blacklists the one sent (settings
     ``ROTATE_REFRESH_TOKENS``, ``BLACKLIST_AFTER_ROTATION``), so a refresh token works
-    once; reusing it answers 401."""
+    once, even when sent twice at the same instant; reusing it answers 401."""
+
+    serializer_class = SingleUseRefreshSerializer
 
     @extend_schema_serializer(component_name="TokenRefreshInput")
     class InputSerializer(serializers.Serializer):
