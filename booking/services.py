@@ -214,40 +214,12 @@ def _replayed(booking: Booking, *, event_id: int, seat_ids: list[int]) -> Bookin
     return booking
 
 
-def _booking_create(*, idempotency_key: str | None, **fields: object) -> Booking:
-    """Inserts the booking with a fresh human-friendly code; a code collision (1 in
-    10^12) just draws again. Must run inside transaction.atomic."""
-    for _attempt in range(CODE_ATTEMPTS):
-        try:
-            with transaction.atomic():
-                return Booking.objects.create(
-                    code=code_generate(BOOKING_CODE_LENGTH), idempotency_key=idempotency_key, **fields
-                )
-        except IntegrityError:
-            if (
-                idempotency_key
-                and Booking.objects.filter(
-                    user_id=fields["user_id"], idempotency_key=idempotency_key
-                ).exists()
-            ):
-                raise _IdempotencyKeyClash from None
-    raise RuntimeError("could not draw a unique booking code")
-
-
-def _tickets_create(*, booking: Booking, prices: dict[int, Decimal]) -> None:
-    """One ticket per seat, each with its own unique code. Must run inside atomic."""
-    for _attempt in range(CODE_ATTEMPTS):
-        tickets = [
-            Ticket(booking=booking, seat_id=seat_id, price=price, code=code_generate(TICKET_CODE_LENGTH))
-            for seat_id, price in sorted(prices.items())
-        ]
-        try:
-            with transaction.atomic():
-                Ticket.objects.bulk_create(tickets)
-            return
-        except IntegrityError:
-            continue
-    raise RuntimeError("could not draw unique ticket codes")
+def _tickets_build(*, booking: Booking, seats: list[Seat]) -> list[Ticket]:
+    """One ticket per seat, in seat order, each with its own unique code."""
+    return [
+        Ticket(booking=booking, seat=seat, price=seat.price, code=code_generate(TICKET_CODE_LENGTH))
+        for seat in sorted(seats, key=lambda seat: (seat.section, seat.row, seat.number, seat.pk))
+    ]
 
 
 def _after_confirm(*, event_id: int, user_id: int, seat_ids: list[int]) -> None:
@@ -278,18 +250,27 @@ def _booking_write(
             seats = seats.filter(status=SeatStatus.AVAILABLE)
         if seats.update(status=SeatStatus.SOLD) != len(seat_ids):
             raise _SeatsTaken
-        prices = dict(Seat.objects.filter(pk__in=seat_ids).values_list("pk", "price"))
+        sold_seats = list(
+            Seat.objects.filter(pk__in=seat_ids).only("id", "section", "row", "number", "price")
+        )
         now = timezone.now()
-        booking = _booking_create(
+        # Codes are drawn at random (a collision is about 1 in 10^12): a unique-index
+        # error rolls the whole transaction back and the caller draws again. No
+        # savepoints: each would cost two more round trips on every booking.
+        booking = Booking.objects.create(
+            code=code_generate(BOOKING_CODE_LENGTH),
             idempotency_key=idempotency_key,
             user_id=user_id,
             event_id=event_id,
             status=BookingStatus.CONFIRMED,
-            total=sum(prices.values(), Decimal("0")),
+            total=sum((seat.price for seat in sold_seats), Decimal("0")),
             confirmed_at=now,
             language=language,
         )
-        _tickets_create(booking=booking, prices=prices)
+        tickets = _tickets_build(booking=booking, seats=sold_seats)
+        Ticket.objects.bulk_create(tickets)
+        # Kept on the instance so the API can answer without reading them back.
+        booking.written_tickets = tickets
         # Receivers queue the ticket e-mail with on_commit: none is sent on rollback.
         booking_confirmed.send(sender=Booking, booking_id=booking.pk)
         _after_confirm(event_id=event_id, user_id=user_id, seat_ids=seat_ids)
@@ -348,36 +329,42 @@ def _booking_confirm_new(
     if guarded:
         _require_holds(event_id=event_id, user_id=user_id, seat_ids=seat_ids)
 
-    # Early refusal without taking any lock (unknown ids, seats already sold). Not the
-    # judge: the conditional UPDATE below is, whatever happens after this read.
-    statuses = dict(Seat.objects.filter(event_id=event_id, pk__in=seat_ids).values_list("pk", "status"))
-    if len(statuses) != len(seat_ids):
-        raise DomainError(
-            "invalid",
-            _("Some seats do not exist in this event."),
-            status=400,
-            seat_ids=[seat_id for seat_id in seat_ids if seat_id not in statuses],
-        )
-    sold = [seat_id for seat_id, status in statuses.items() if status != SeatStatus.AVAILABLE]
-    if sold:
-        raise _seat_unavailable(sorted(sold))
     _race_delay()
 
     def attempt() -> Booking:
-        return _booking_write(
-            user_id=user_id,
-            event_id=event_id,
-            seat_ids=seat_ids,
-            idempotency_key=idempotency_key,
-            language=language,
-            guarded=guarded,
-        )
+        for _draw in range(CODE_ATTEMPTS):
+            try:
+                return _booking_write(
+                    user_id=user_id,
+                    event_id=event_id,
+                    seat_ids=seat_ids,
+                    idempotency_key=idempotency_key,
+                    language=language,
+                    guarded=guarded,
+                )
+            except IntegrityError:
+                # Rolled back whole. Either a twin request with the same key committed
+                # first, or a booking/ticket code collided: then draw again.
+                if (
+                    idempotency_key
+                    and Booking.objects.filter(user_id=user_id, idempotency_key=idempotency_key).exists()
+                ):
+                    raise _IdempotencyKeyClash from None
+        raise RuntimeError("could not draw unique booking and ticket codes")
 
     try:
         return _with_transaction_retries(attempt, what="booking_confirm")
     except _SeatsTaken:
-        taken = Seat.objects.filter(pk__in=seat_ids).exclude(status=SeatStatus.AVAILABLE)
-        raise _seat_unavailable(sorted(taken.values_list("pk", flat=True))) from None
+        # Only now read why (the common case, a free seat, costs no read before the
+        # write): unknown ids are the caller's mistake, sold ones were taken.
+        statuses = dict(Seat.objects.filter(event_id=event_id, pk__in=seat_ids).values_list("pk", "status"))
+        unknown = [seat_id for seat_id in seat_ids if seat_id not in statuses]
+        if unknown:
+            raise DomainError(
+                "invalid", _("Some seats do not exist in this event."), status=400, seat_ids=unknown
+            ) from None
+        sold = [seat_id for seat_id, status in statuses.items() if status != SeatStatus.AVAILABLE]
+        raise _seat_unavailable(sorted(sold)) from None
 
 
 # --- Cancel ----------------------------------------------------------------------------

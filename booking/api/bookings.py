@@ -6,11 +6,19 @@ from django.http import Http404
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
 from booking import selectors, services
 from booking.api.holds import SeatIdsField
@@ -33,11 +41,20 @@ class BookingOutputSerializer(serializers.Serializer):
     event_id = serializers.IntegerField()
     event_title = serializers.CharField(source="event.title")
     status = serializers.ChoiceField(choices=["confirmed", "cancelled"])
-    seats = BookingSeatSerializer(source="tickets", many=True)
+    seats = serializers.SerializerMethodField()
     total = serializers.DecimalField(max_digits=12, decimal_places=2)
     created_at = serializers.DateTimeField()
     confirmed_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(BookingSeatSerializer(many=True))
+    def get_seats(self, booking: Booking) -> list[dict]:
+        # A booking just confirmed carries the tickets it wrote (no read-back query);
+        # one read from the database has them prefetched (booking.selectors).
+        tickets = getattr(booking, "written_tickets", None)
+        if tickets is None:
+            tickets = booking.tickets.all()
+        return BookingSeatSerializer(tickets, many=True).data
 
 
 def _booking_or_404(*, code: str, user_id: int) -> Booking:
@@ -56,7 +73,10 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 
 
 class BookingListCreateApi(APIView):
-    """POST confirms the caller's held seats; GET lists the caller's bookings."""
+    """POST confirms the caller's held seats; GET lists the caller's bookings. Both need
+    only the caller's id: the stateless JWT user saves a user query per confirm."""
+
+    authentication_classes = [JWTStatelessUserAuthentication, SessionAuthentication]
 
     @extend_schema_serializer(component_name="BookingCreate")
     class InputSerializer(serializers.Serializer):
@@ -91,7 +111,8 @@ class BookingListCreateApi(APIView):
             idempotency_key=key.strip() if key else None,
             language=get_language(),
         )
-        booking = _booking_or_404(code=booking.code, user_id=request.user.pk)
+        if not created:  # a replay: answer with the booking as stored
+            booking = _booking_or_404(code=booking.code, user_id=request.user.pk)
         return Response(
             self.OutputSerializer(booking).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -38,7 +38,13 @@ from booking.tests.test_races import (
 )
 from events.models import Event, Seat, SeatStatus
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+# Eager Celery: the ticket mails of the winners are rendered in-process, not queued on
+# the machine's broker.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.usefixtures("eager_celery"),
+]
 
 ROUNDS = int(os.environ.get("RACE_ROUNDS", "30"))
 BUYERS = int(os.environ.get("RACE_BUYERS", "20"))

@@ -69,8 +69,9 @@ def forged_tokens(victim: User, attacker: User) -> dict[str, str]:
 
 
 @pytest.fixture
-def victim_world(user_factory, event_factory, django_capture_on_commit_callbacks, settings) -> dict[str, Any]:
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+def victim_world(
+    user_factory, event_factory, django_capture_on_commit_callbacks, eager_celery
+) -> dict[str, Any]:
     victim = user_factory(is_staff=True)
     attacker = user_factory()
     event = event_factory()
@@ -132,10 +133,16 @@ def test_forged_access_tokens_are_401_on_every_authenticated_endpoint(kind, vict
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     answers = {}
     for method, path, body in authenticated_endpoints(world["event"], world["booking"], world["seats"][1]):
-        response = getattr(client, method)(path, body, format="json") if body else getattr(client, method)(path)
+        response = (
+            getattr(client, method)(path, body, format="json") if body else getattr(client, method)(path)
+        )
         answers[f"{method.upper()} {path}"] = response.status_code
         if response.status_code == 401:
-            assert response.json()["code"] in {"token_not_valid", "not_authenticated", "authentication_failed"}
+            assert response.json()["code"] in {
+                "token_not_valid",
+                "not_authenticated",
+                "authentication_failed",
+            }
     assert set(answers.values()) == {401}, answers
     # Nothing happened on the victim's behalf.
     event, victim = world["event"], world["victim"]
@@ -164,7 +171,9 @@ def test_forged_and_misused_refresh_tokens_are_401(user, user_factory):
         response = client.post("/api/auth/token/refresh/", {"refresh": token}, format="json")
         assert response.status_code == 401, kind
     # The genuine one still works once (it was never touched above).
-    assert client.post("/api/auth/token/refresh/", {"refresh": str(genuine)}, format="json").status_code == 200
+    assert (
+        client.post("/api/auth/token/refresh/", {"refresh": str(genuine)}, format="json").status_code == 200
+    )
 
 
 @pytest.mark.django_db
@@ -261,15 +270,24 @@ def test_another_users_booking_is_404_everywhere_and_their_holds_untouchable(vic
     assert client.post(f"/my/tickets/{code}/cancel/").status_code == 404
     # Holds and queue places are per caller: the victim's seats can be neither released,
     # read, nor booked by the attacker.
-    assert api.delete(f"/api/events/{event.pk}/holds/", {"seat_ids": world["seats"][1:3]}, format="json").status_code == 204
+    assert (
+        api.delete(
+            f"/api/events/{event.pk}/holds/", {"seat_ids": world["seats"][1:3]}, format="json"
+        ).status_code
+        == 204
+    )
     assert api.get(f"/api/events/{event.pk}/holds/").json()["seat_ids"] == []
-    booked = api.post("/api/bookings/", {"event_id": event.pk, "seat_ids": world["seats"][1:3]}, format="json")
+    booked = api.post(
+        "/api/bookings/", {"event_id": event.pk, "seat_ids": world["seats"][1:3]}, format="json"
+    )
     assert booked.status_code == 409 and booked.json()["code"] == "hold_missing"
     assert sorted(holds_get(event_id=event.pk, user_id=victim.pk).seat_ids) == sorted(world["seats"][1:3])
     assert Booking.objects.get(code=code).status == BookingStatus.CONFIRMED
     # Staff endpoints: a buyer is refused, not shown a 404.
     assert api.get(f"/api/staff/events/{event.pk}/rush/").status_code == 403
-    assert api.patch(f"/api/staff/events/{event.pk}/rush/", {"paused": True}, format="json").status_code == 403
+    assert (
+        api.patch(f"/api/staff/events/{event.pk}/rush/", {"paused": True}, format="json").status_code == 403
+    )
 
 
 # --- mass assignment ---------------------------------------------------------------------------
@@ -303,7 +321,12 @@ def test_confirm_ignores_status_user_price_and_total_in_the_body(user, user_fact
     client = bearer_client(user)
     admit_users(on_sale_event, user)
     seat = seat_ids_of(on_sale_event, 1)
-    assert client.post(f"/api/events/{on_sale_event.pk}/holds/", {"seat_ids": seat, "user": other.pk}, format="json").status_code == 201
+    assert (
+        client.post(
+            f"/api/events/{on_sale_event.pk}/holds/", {"seat_ids": seat, "user": other.pk}, format="json"
+        ).status_code
+        == 201
+    )
     response = client.post(
         "/api/bookings/",
         {
@@ -321,7 +344,11 @@ def test_confirm_ignores_status_user_price_and_total_in_the_body(user, user_fact
     )
     assert response.status_code == 201, response.content
     booking = Booking.objects.get(code=response.json()["code"])
-    assert (booking.user_id, booking.status, str(booking.total)) == (user.pk, BookingStatus.CONFIRMED, "55000.00")
+    assert (booking.user_id, booking.status, str(booking.total)) == (
+        user.pk,
+        BookingStatus.CONFIRMED,
+        "55000.00",
+    )
     assert booking.emailed_at is None
     assert response.json()["total"] == "55000.00"
     assert [str(ticket.price) for ticket in booking.tickets.all()] == ["55000.00"]
@@ -338,7 +365,12 @@ def test_staff_controls_ignore_read_only_figures(staff_user, on_sale_event):
     )
     assert response.status_code == 200
     body = response.json()
-    assert (body["capacity"], body["admitted_total"], body["sold_seats"], body["available_seats"]) == (7, 0, 0, 10)
+    assert (body["capacity"], body["admitted_total"], body["sold_seats"], body["available_seats"]) == (
+        7,
+        0,
+        0,
+        10,
+    )
     assert Seat.objects.filter(event=on_sale_event, status=SeatStatus.AVAILABLE).count() == 10
 
 
@@ -371,7 +403,10 @@ def test_every_state_changing_browser_form_refuses_a_post_without_the_csrf_token
     event, code = world["event"], world["booking"].code
     anonymous_forms = [
         ("/accounts/login/", {"username": world["victim"].email, "password": PASSWORD}),
-        ("/accounts/signup/", {"name": "x", "email": "x@example.com", "password": "p" * 12, "password_confirm": "p" * 12}),
+        (
+            "/accounts/signup/",
+            {"name": "x", "email": "x@example.com", "password": "p" * 12, "password_confirm": "p" * 12},
+        ),
         ("/i18n/setlang/", {"language": "ko"}),
         ("/admin/login/", {"username": world["victim"].email, "password": PASSWORD}),
     ]
@@ -443,7 +478,10 @@ def test_password_guessing_is_throttled_on_the_api_the_site_and_the_admin(staff_
     email = staff_user.email
     api = APIClient()
     for _ in range(3):
-        assert api.post("/api/auth/token/", {"email": email, "password": "guess"}, format="json").status_code == 401
+        assert (
+            api.post("/api/auth/token/", {"email": email, "password": "guess"}, format="json").status_code
+            == 401
+        )
     # Locked everywhere, even with the right password, each surface saying so.
     locked = api.post("/api/auth/token/", {"email": email, "password": PASSWORD}, format="json")
     assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
@@ -461,7 +499,10 @@ def test_one_address_guessing_across_many_accounts_is_throttled(user_factory, se
     api = APIClient()
     answers = [
         api.post(
-            "/api/auth/token/", {"email": u.email, "password": "guess"}, format="json", REMOTE_ADDR="203.0.113.9"
+            "/api/auth/token/",
+            {"email": u.email, "password": "guess"},
+            format="json",
+            REMOTE_ADDR="203.0.113.9",
         ).status_code
         for u in users
     ]
@@ -481,7 +522,10 @@ def test_hold_and_confirm_without_a_pass_are_refused(user, on_sale_event, client
     assert booked.status_code == 403 and booked.json()["code"] == "not_admitted"
     # Joining gives a place in line, not a pass.
     assert api.post(f"/api/events/{on_sale_event.pk}/queue/").json()["state"] == "waiting"
-    assert api.post(f"/api/events/{on_sale_event.pk}/holds/", {"seat_ids": seat}, format="json").status_code == 403
+    assert (
+        api.post(f"/api/events/{on_sale_event.pk}/holds/", {"seat_ids": seat}, format="json").status_code
+        == 403
+    )
     client.force_login(user)
     assert client.get(f"/events/{on_sale_event.pk}/pick/")["Location"] == f"/events/{on_sale_event.pk}/queue/"
     assert not Booking.objects.exists()
@@ -537,7 +581,9 @@ def test_one_account_cannot_hold_two_places_in_one_queue(refresh_server, user, e
             try:
                 session.get(f"{refresh_server.url}/healthz", timeout=REQUEST_TIMEOUT)
                 barrier.wait(timeout=REQUEST_TIMEOUT)
-                response = session.post(f"{refresh_server.url}/api/events/{event.pk}/queue/", timeout=REQUEST_TIMEOUT)
+                response = session.post(
+                    f"{refresh_server.url}/api/events/{event.pk}/queue/", timeout=REQUEST_TIMEOUT
+                )
                 answers[index] = (response.status_code, response.json().get("position"))
             except Exception as exc:
                 answers[index] = exc

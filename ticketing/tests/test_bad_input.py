@@ -27,8 +27,8 @@ from django.core import mail
 from django.core.wsgi import get_wsgi_application
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given
-from hypothesis.errors import Unsatisfiable
 from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import Unsatisfiable
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis import GenerationMode
@@ -67,9 +67,8 @@ def _pinned_path_parameters(operation: Any, *, event_id: int, booking_code: str)
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_generated_requests_to_every_operation_never_get_a_server_error(
-    api_schema, user_factory, event_factory, django_capture_on_commit_callbacks, settings
+    api_schema, user_factory, event_factory, django_capture_on_commit_callbacks, eager_celery
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # no task leaves this process
     # A staff buyer: every operation is reachable (staff endpoints too), with a live pass,
     # a held seat and a booking whose code the pinned cases use.
     user = user_factory(is_staff=True)
@@ -112,7 +111,12 @@ def test_generated_requests_to_every_operation_never_get_a_server_error(
                     by_status[response.status_code] += 1
                     if response.status_code >= 500:
                         server_errors.append(
-                            (case.operation.label, response.status_code, case.as_curl_command(), response.text[:300])
+                            (
+                                case.operation.label,
+                                response.status_code,
+                                case.as_curl_command(),
+                                response.text[:300],
+                            )
                         )
 
                 current["mode"] = mode.value
@@ -121,7 +125,9 @@ def test_generated_requests_to_every_operation_never_get_a_server_error(
                 except Unsatisfiable:
                     # Nothing negative to say about an operation without inputs (or with
                     # every input pinned): no case can be generated in that mode.
-                    unsatisfiable.append(f"{operation.label} {mode.value} pinned={path_parameters is not None}")
+                    unsatisfiable.append(
+                        f"{operation.label} {mode.value} pinned={path_parameters is not None}"
+                    )
     total = sum(calls.values())
     print(
         f"\nSCHEMATHESIS-FIGURE {len(server_errors)} server errors in {total} generated requests "
@@ -187,18 +193,11 @@ def test_register_stores_hostile_names_verbatim(api_client, name):
 
 @pytest.mark.django_db
 def test_a_script_in_an_event_title_from_the_admin_is_escaped_on_every_page(
-    client, staff_user, user_factory, django_capture_on_commit_callbacks, settings
+    client, staff_user, user_factory, django_capture_on_commit_callbacks, eager_celery
 ):
     """Staff type the title in the admin; buyers see it on the catalogue, the event page,
     the seat picker, their tickets and in the ticket mail: escaped everywhere."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from ticketing.celery import app
-
-    previous, app.conf.task_always_eager = app.conf.task_always_eager, True
-    try:
-        _check_title_everywhere(client, staff_user, user_factory, django_capture_on_commit_callbacks)
-    finally:
-        app.conf.task_always_eager = previous
+    _check_title_everywhere(client, staff_user, user_factory, django_capture_on_commit_callbacks)
 
 
 def _check_title_everywhere(client: Any, staff_user: Any, user_factory: Any, capture: Any) -> None:
@@ -242,7 +241,13 @@ def _check_title_everywhere(client: Any, staff_user: Any, user_factory: Any, cap
     with capture(execute=True):
         booking, _ = booking_confirm(user=buyer, event_id=event.pk, seat_ids=[seat])
     admit_users(event, buyer)
-    for path in ("/", f"/events/{event.pk}/", f"/events/{event.pk}/pick/", "/my/tickets/", f"/my/tickets/{booking.code}/"):
+    for path in (
+        "/",
+        f"/events/{event.pk}/",
+        f"/events/{event.pk}/pick/",
+        "/my/tickets/",
+        f"/my/tickets/{booking.code}/",
+    ):
         page = client.get(path)
         assert page.status_code == 200, path
         html = page.content.decode()
@@ -429,7 +434,12 @@ def test_staff_controls_refuse_bad_values_with_400(staff_user, on_sale_event, bo
 def test_signup_page_refuses_bad_names_with_the_form_not_500(client, name):
     response = client.post(
         "/accounts/signup/",
-        {"name": name, "email": "page@example.com", "password": "a long enough passphrase", "password_confirm": "a long enough passphrase"},
+        {
+            "name": name,
+            "email": "page@example.com",
+            "password": "a long enough passphrase",
+            "password_confirm": "a long enough passphrase",
+        },
     )
     assert response.status_code == 200  # the form again, with the error next to the field
     assert not User.objects.filter(email="page@example.com").exists()

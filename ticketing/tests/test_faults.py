@@ -79,7 +79,12 @@ def seat_map(client: Any, event_id: int) -> dict[int, str]:
 
 @pytest.mark.django_db
 def test_redis_killed_mid_rush_answers_503_keeps_bookings_and_is_healed_after_restart(
-    queue_on_spare_redis, event_factory, user_factory, django_capture_on_commit_callbacks, eager_celery
+    queue_on_spare_redis,
+    event_factory,
+    user_factory,
+    django_capture_on_commit_callbacks,
+    eager_celery,
+    client,
 ):
     server = queue_on_spare_redis
     event = event_factory(rows=2, seats_per_row=5)
@@ -107,9 +112,8 @@ def test_redis_killed_mid_rush_answers_503_keeps_bookings_and_is_healed_after_re
         late.get("/healthz"),
     ):
         assert_503(response)
-    page_client = late.__class__()
-    page_client.force_login(second.user)
-    page = page_client.get(f"/events/{event.pk}/pick/")
+    client.force_login(second.user)
+    page = client.get(f"/events/{event.pk}/pick/")
     assert_503(page)
     assert b"<html" in page.content.lower()
     # What needs only the database keeps working: the catalogue, the buyer's bookings,
@@ -128,8 +132,9 @@ def test_redis_killed_mid_rush_answers_503_keeps_bookings_and_is_healed_after_re
     assert sorted(kept.tickets.values_list("seat_id", flat=True)) == seats[:2]
     assert Booking.objects.filter(event=event, status=BookingStatus.CONFIRMED).count() == 1
     assert Seat.objects.get(pk=seats[2]).status == SeatStatus.AVAILABLE
-    assert list(Seat.objects.filter(event=event, status=SeatStatus.SOLD).values_list("pk", flat=True)) == (
-        seats[:2]
+    assert (
+        list(Seat.objects.filter(event=event, status=SeatStatus.SOLD).values_list("pk", flat=True))
+        == (seats[:2])
     )
     assert len(mail.outbox) == mails_before + 1  # the cancellation mail only
 
@@ -140,7 +145,11 @@ def test_redis_killed_mid_rush_answers_503_keeps_bookings_and_is_healed_after_re
     assert reconciled[event.pk] == 2
     rebuilt = seatmap_read(event_id=event.pk)
     assert rebuilt is not None
-    assert {seat: rebuilt[seat] for seat in seats[:3]} == {seats[0]: "sold", seats[1]: "sold", seats[2]: "available"}
+    assert {seat: rebuilt[seat] for seat in seats[:3]} == {
+        seats[0]: "sold",
+        seats[1]: "sold",
+        seats[2]: "available",
+    }
     assert sorted(seat for seat, status in rebuilt.items() if status == "sold") == seats[:2]
     assert seat_map(late, event.pk) == rebuilt
     # The queue and the holds lived only in Redis: they are gone, and say so plainly.
@@ -206,7 +215,9 @@ def test_stalled_redis_fails_in_bounded_time_with_503_then_recovers(
         "queue status": lambda: buyer.get(f"/api/events/{event.pk}/queue/"),
         "seat map": lambda: buyer.get(f"/api/events/{event.pk}/seats/"),
         "hold": lambda: buyer.post(f"/api/events/{event.pk}/holds/", {"seat_ids": seats}, format="json"),
-        "confirm": lambda: buyer.post("/api/bookings/", {"event_id": event.pk, "seat_ids": seats}, format="json"),
+        "confirm": lambda: buyer.post(
+            "/api/bookings/", {"event_id": event.pk, "seat_ids": seats}, format="json"
+        ),
         "healthz": lambda: buyer.get("/healthz"),
     }
     try:
@@ -216,6 +227,10 @@ def test_stalled_redis_fails_in_bounded_time_with_503_then_recovers(
             assert_503(response)
     finally:
         spare_redis_server.resume()
+    print(
+        f"\nFAULT-FIGURE stalled Redis (socket timeout {STALL_SOCKET_TIMEOUT} s): 503 after "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in elapsed.items())
+    )
     assert max(elapsed.values()) < STALL_SOCKET_TIMEOUT + REQUEST_SLACK_SECONDS, elapsed
     # Every one of them waited on Redis (and gave up): none answered from somewhere else.
     assert min(elapsed.values()) >= STALL_SOCKET_TIMEOUT * 0.9, elapsed
@@ -229,7 +244,10 @@ def test_stalled_redis_fails_in_bounded_time_with_503_then_recovers(
     assert held.status_code == 201, held.content
     assert sorted(held.json()["seat_ids"]) == sorted(seats)
     assert buyer.get("/healthz").status_code == 200
-    assert buyer.post("/api/bookings/", {"event_id": event.pk, "seat_ids": seats}, format="json").status_code == 201
+    assert (
+        buyer.post("/api/bookings/", {"event_id": event.pk, "seat_ids": seats}, format="json").status_code
+        == 201
+    )
 
 
 # --- The database unavailable during confirm -------------------------------------------------
@@ -300,6 +318,7 @@ def test_database_locked_during_confirm_is_503_keeps_the_holds_and_sends_no_mail
         assert_503(page)
 
     # Bounded: three attempts of one short lock wait each, with a small backoff.
+    print(f"\nFAULT-FIGURE database locked ({connection.vendor}): confirm answered 503 after {elapsed:.2f} s")
     assert elapsed < (1.0 if connection.vendor == "sqlite" else 3.0) * 3 + 2, elapsed
     assert not Booking.objects.filter(event=event).exists()
     assert set(Seat.objects.filter(pk__in=seats).values_list("status", flat=True)) == {SeatStatus.AVAILABLE}
@@ -435,14 +454,20 @@ def test_mail_worker_killed_before_sending_the_ticket_sends_it_exactly_once_afte
     assert spare_redis_server.client(db=1).hlen("unacked") == 1
 
     smtp_sink.answer()
+    restarted = time.monotonic()
     worker, log_path = start_mail_worker(tmp_path, name="survivor", env=env)
     try:
         delivered = wait_until(lambda: len(smtp_sink.messages) >= 1 or worker.poll() is not None, timeout=60)
+        delivery_seconds = time.monotonic() - restarted
         time.sleep(1.0)  # room for a (wrong) second delivery before we look
     finally:
         stop_process_group(worker)
     log = log_path.read_text(errors="replace")
     assert delivered, log[-3000:]
+    print(
+        f"\nFAULT-FIGURE mail worker SIGKILLed mid-send: the new worker delivered the ticket "
+        f"{delivery_seconds:.1f} s after its start; mails received: {len(smtp_sink.messages)}"
+    )
     assert len(smtp_sink.messages) == 1, log[-3000:]
     assert booking.code.encode() in smtp_sink.messages[0]
     booking.refresh_from_db()
