@@ -51,15 +51,7 @@ demo: migrate
 # Redis (embedded unless REDIS_URL), a Celery worker with beat (admission + mail queues),
 # and the web server. Ctrl-C stops all of them.
 run: demo
-	@stop() { kill $$(jobs -p) 2>/dev/null; wait; \
-	  if [ -z "$$REDIS_URL" ]; then $(BIN)/python ticketing/embedded_redis.py stop; echo "Stopped embedded Redis."; fi; }; \
-	trap 'stop; exit 0' INT TERM; \
-	if [ -z "$$REDIS_URL" ]; then echo "Embedded Redis: $$($(BIN)/python ticketing/embedded_redis.py)"; fi; \
-	$(BIN)/celery -A ticketing worker -B -Q admission,mail,default --concurrency 2 -l warning & \
-	echo ""; echo "  Ticket Rush is starting on http://$(HOST):$(PORT)/  (admin: /admin/, API: /api/docs/)"; \
-	echo "  Ctrl-C stops the web server, the Celery worker and beat, and the embedded Redis."; echo ""; \
-	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & \
-	wait
+	$(BIN)/python -m ticketing.devserver --host $(HOST) --port $(PORT)
 
 # --- quality ---------------------------------------------------------------------------
 # Debian's Chromium for the browser tests (pytest -m browser), CJK fonts for Korean
