@@ -248,14 +248,17 @@ def test_control_stock_simplejwt_refresh_forks_a_token_under_concurrency(refresh
     """The negative control: with simplejwt's own serializer (check, then get_or_create
     the blacklist row) concurrent refreshes of one token hand out several pairs."""
     monkeypatch.setattr(TokenRefreshApi, "serializer_class", TokenRefreshSerializer)
-    forked = pairs = 0
-    for _round in range(REFRESH_ROUNDS):
+    forked = pairs = rounds = 0
+    # At least REFRESH_ROUNDS rounds; more (up to 4x) only while no fork showed yet, so
+    # that an unlucky schedule does not fail the control spuriously.
+    while rounds < REFRESH_ROUNDS or (not forked and rounds < 4 * REFRESH_ROUNDS):
         statuses = concurrent_refreshes(refresh_server.url, str(RefreshToken.for_user(user)), REFRESH_RACERS)
+        rounds += 1
         forked += Counter(statuses)[200] > 1
         pairs += Counter(statuses)[200]
     print(
-        f"\nATTACK-FIGURE control (stock simplejwt serializer): {forked} of {REFRESH_ROUNDS} rounds forked "
-        f"the token, {pairs} pairs issued for {REFRESH_ROUNDS} tokens"
+        f"\nATTACK-FIGURE control (stock simplejwt serializer): {forked} of {rounds} rounds forked "
+        f"the token, {pairs} pairs issued for {rounds} tokens"
     )
     assert forked >= 1
 
