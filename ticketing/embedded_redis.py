@@ -8,6 +8,7 @@ system packages and behaves like production Redis (Lua, TTLs, TIME).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -70,10 +71,8 @@ def ensure_running(var_dir: Path) -> str:
 def stop(var_dir: Path) -> None:
     pid_file = var_dir / "redis.pid"
     if pid_file.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid_file.read_text().strip()), 15)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 if __name__ == "__main__":

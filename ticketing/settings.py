@@ -37,7 +37,7 @@ DEBUG = env_bool("DEBUG", not PRODUCTION)
 # Under pytest (settings are loaded by pytest-django before any conftest can set env).
 TESTING = env_bool("TESTING", "pytest" in sys.modules)
 
-_DEV_SECRET = "dev-only-insecure-secret-key-never-use-in-production-0123456789"
+_DEV_SECRET = "dev-only-insecure-secret-key-never-use-in-production-0123456789"  # noqa: S105 (refused in production)
 SECRET_KEY = os.environ.get("SECRET_KEY", "" if PRODUCTION else _DEV_SECRET)
 if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY == _DEV_SECRET):
     raise ImproperlyConfigured("Set SECRET_KEY (at least 50 random characters) in production.")

@@ -45,8 +45,10 @@ def eager_celery(settings: Any) -> Iterator[None]:
     """Runs Celery tasks in-process, as a worker would (CELERY_TASK_ALWAYS_EAGER)."""
     from ticketing.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Read the current value before changing the setting: the first read loads the
+    # Celery config, which would otherwise pick up the eager setting and keep it.
     previous = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
