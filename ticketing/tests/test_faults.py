@@ -5,7 +5,7 @@ Real servers, real failures: Redis is a redis-server of our own on a spare loopb
 (ticketing/tests/conftest.py) that the tests SIGKILL, restart empty, or freeze with
 SIGSTOP; the database is locked by a second real connection; the mail worker is a real
 ``celery worker`` subprocess killed with SIGKILL while it talks to a hung SMTP server.
-What is simulated, and how, is said in each test's docstring (and in docs/RELIABILITY.md).
+What is simulated, and how, is said in each test's docstring (and in the README, "Reliability and security").
 """
 
 from __future__ import annotations
