@@ -3,7 +3,6 @@ event's queue settings edited in the admin reaching the live queue."""
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -15,15 +14,6 @@ from queueing.seatmap import seatmap_read
 from queueing.waiting_room import control_get
 
 pytestmark = pytest.mark.django_db
-PRIVATE_CACHE_PREFIX = f"tc-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(autouse=True)
-def _private_cache_namespace(settings):
-    """conftest's CACHE_KEY_PREFIX reaches the environment after the settings were read,
-    so every test run (and ``make run``) shares the "tc" cache prefix, and a concurrent
-    run's cached event settings for the same event id leak in. A prefix of our own."""
-    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": PRIVATE_CACHE_PREFIX}}
 
 
 @pytest.fixture

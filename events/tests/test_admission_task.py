@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -37,15 +36,6 @@ from ticketing.celery import app as celery_app
 OPEN = 0  # sales_open_at_ms in the past: a normal arrival
 
 schedule_migration = importlib.import_module("events.migrations.0002_admission_periodic_task")
-PRIVATE_CACHE_PREFIX = f"tc-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(autouse=True)
-def _private_cache_namespace(settings):
-    """conftest's CACHE_KEY_PREFIX reaches the environment after the settings were read,
-    so every test run (and ``make run``) shares the "tc" cache prefix, and a concurrent
-    run's cached event settings for the same event id leak in. A prefix of our own."""
-    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": PRIVATE_CACHE_PREFIX}}
 
 
 def join(event: Event, user_ids: list[int], *, sales_open_at_ms: int = OPEN) -> None:

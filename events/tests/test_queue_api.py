@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -17,15 +16,6 @@ from events.waiting_room import POLL_MAX_MS, POLL_MIN_MS, poll_after_ms
 from queueing.waiting_room import QueueStatus, admit
 
 pytestmark = pytest.mark.django_db
-PRIVATE_CACHE_PREFIX = f"tc-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(autouse=True)
-def _private_cache_namespace(settings):
-    """conftest's CACHE_KEY_PREFIX reaches the environment after the settings were read,
-    so every test run (and ``make run``) shares the "tc" cache prefix, and a concurrent
-    run's cached event settings for the same event id leak in. A prefix of our own."""
-    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": PRIVATE_CACHE_PREFIX}}
 
 
 STATUS_FIELDS = {
