@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -344,12 +345,17 @@ def _booking_confirm_new(
                 )
             except IntegrityError:
                 # Rolled back whole. Either a twin request with the same key committed
-                # first, or a booking/ticket code collided: then draw again.
+                # first, the account was deleted while its stateless access token is
+                # still valid, or a booking/ticket code collided: then draw again.
                 if (
                     idempotency_key
                     and Booking.objects.filter(user_id=user_id, idempotency_key=idempotency_key).exists()
                 ):
                     raise _IdempotencyKeyClash from None
+                if not get_user_model().objects.filter(pk=user_id).exists():
+                    raise DomainError(
+                        "not_authenticated", _("This account no longer exists."), status=401
+                    ) from None
         raise RuntimeError("could not draw unique booking and ticket codes")
 
     try:

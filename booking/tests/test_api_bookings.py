@@ -234,3 +234,27 @@ def test_cancel_twice_is_not_cancellable(buyer, on_sale_event):
 def test_bookings_require_authentication(api_client):
     assert api_client.get(BOOKINGS).status_code == 401
     assert api_client.post(BOOKINGS, {}, format="json").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_confirm_with_the_token_of_a_deleted_account_is_401(user_factory, on_sale_event):
+    """Stateless tokens outlive a deleted account for minutes: confirm must refuse it
+    cleanly (the foreign key fails), never answer 5xx."""
+    from conftest import make_auth_client
+    from queueing.holds import seats_hold
+    from queueing.waiting_room import admit, queue_join
+
+    buyer = user_factory()
+    client = make_auth_client(buyer)
+    seat = on_sale_event.seats.first()
+    queue_join(event_id=on_sale_event.pk, user_id=buyer.pk, sales_open_at_ms=0)
+    admit(event_id=on_sale_event.pk, capacity=10, pass_seconds=600)
+    seats_hold(event_id=on_sale_event.pk, user_id=buyer.pk, seat_ids=[seat.pk], hold_seconds=60, cap=4)
+    buyer.delete()
+    response = client.post(
+        "/api/bookings/", {"event_id": on_sale_event.pk, "seat_ids": [seat.pk]}, format="json"
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+    seat.refresh_from_db()
+    assert seat.status == "available"
