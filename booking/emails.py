@@ -93,38 +93,40 @@ def _send(message: BaseEmailMessage, *, booking: Booking) -> None:
         message.send(to=[booking.user.email])
 
 
-def ticket_email_send(*, booking_id: int) -> bool:
-    """Sends the ticket mail of a booking once. Returns whether a mail went out."""
+def _send_once(
+    *, booking_id: int, sent_field: str, status: str, message_class: type[BaseEmailMessage]
+) -> bool:
+    """Sends one mail of a booking at most once: the row lock makes a redelivered or
+    concurrent task wait, and the ``sent_field`` timestamp tells it the mail went out."""
     with transaction.atomic():
         # Lock the bare row (no joins: MariaDB has no FOR UPDATE OF).
         row = (
-            Booking.objects.select_for_update()
-            .filter(pk=booking_id)
-            .only("pk", "emailed_at", "status")
-            .first()
+            Booking.objects.select_for_update().filter(pk=booking_id).only("pk", sent_field, "status").first()
         )
-        if row is None or row.emailed_at is not None or row.status != BookingStatus.CONFIRMED:
+        if row is None or getattr(row, sent_field) is not None or row.status != status:
             return False
         booking = booking_get(booking_id=booking_id)
         assert booking is not None
-        _send(TicketEmail(booking=booking), booking=booking)
-        Booking.objects.filter(pk=booking_id).update(emailed_at=timezone.now())
+        _send(message_class(booking=booking), booking=booking)
+        Booking.objects.filter(pk=booking_id).update(**{sent_field: timezone.now()})
     return True
+
+
+def ticket_email_send(*, booking_id: int) -> bool:
+    """Sends the ticket mail of a booking once. Returns whether a mail went out."""
+    return _send_once(
+        booking_id=booking_id,
+        sent_field="emailed_at",
+        status=BookingStatus.CONFIRMED,
+        message_class=TicketEmail,
+    )
 
 
 def cancellation_email_send(*, booking_id: int) -> bool:
     """Sends the cancellation mail of a booking once. Returns whether a mail went out."""
-    with transaction.atomic():
-        row = (
-            Booking.objects.select_for_update()
-            .filter(pk=booking_id)
-            .only("pk", "cancellation_emailed_at", "status")
-            .first()
-        )
-        if row is None or row.cancellation_emailed_at is not None or row.status != BookingStatus.CANCELLED:
-            return False
-        booking = booking_get(booking_id=booking_id)
-        assert booking is not None
-        _send(CancellationEmail(booking=booking), booking=booking)
-        Booking.objects.filter(pk=booking_id).update(cancellation_emailed_at=timezone.now())
-    return True
+    return _send_once(
+        booking_id=booking_id,
+        sent_field="cancellation_emailed_at",
+        status=BookingStatus.CANCELLED,
+        message_class=CancellationEmail,
+    )
