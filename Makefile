@@ -7,11 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := ticketing.settings
 
-.PHONY: run test setup migrate demo lint format bench loadtest check-deploy clean help screenshots messages
+.PHONY: run test setup setup-run migrate demo lint format bench loadtest check-deploy clean help screenshots messages
 
 help:
-	@echo "make run       set up and serve the site with demo data on http://$(HOST):$(PORT)"
-	@echo "make test      set up and run the whole test suite"
+	@echo "make run       set up (requirements.txt only) and serve the site with demo data on"
+	@echo "               http://$(HOST):$(PORT); another port: make run PORT=9000"
+	@echo "make test      set up (requirements-dev.txt: test and load-test tools too) and run the whole test suite"
 	@echo "make bench     benchmarks (requests/s, ratios against a bare Django view)"
 	@echo "make loadtest  rehearse a sale with locust and check the invariants"
 	@echo "make lint      ruff check + ruff format --check"
@@ -21,13 +22,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Serving the site needs requirements.txt only; the test and load-test tools
+# (requirements-dev.txt: pytest, Playwright, schemathesis, locust...) come with the
+# targets that use them. The dev set includes the runtime set, hence both stamps.
+$(VENV)/.installed-run: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
-	touch $@
+	touch $@ $(VENV)/.installed-run
 
 # mysqlclient only when DATABASE_URL asks for MySQL/MariaDB: the embedded default needs
 # no system packages. It compiles against the MariaDB client headers.
-$(VENV)/.mysql: | $(VENV)/.installed
+MYSQL_IF_ASKED = @case "$$DATABASE_URL" in mysql*) $(MAKE) --no-print-directory $(VENV)/.mysql ;; esac
+$(VENV)/.mysql: | $(BIN)/python
 	@if ! $(BIN)/python -c "import MySQLdb" 2>/dev/null; then \
 	  if ! pkg-config --exists libmariadb mysqlclient 2>/dev/null && ! pkg-config --exists libmariadb 2>/dev/null; then \
 	    echo "Installing MariaDB client headers (libmariadb-dev) for mysqlclient"; \
@@ -38,8 +47,11 @@ $(VENV)/.mysql: | $(VENV)/.installed
 	fi
 	touch $@
 
+setup-run: $(VENV)/.installed-run
+	$(MYSQL_IF_ASKED)
+
 setup: $(VENV)/.installed
-	@case "$$DATABASE_URL" in mysql*) $(MAKE) --no-print-directory $(VENV)/.mysql ;; esac
+	$(MYSQL_IF_ASKED)
 
 migrate: setup
 	$(BIN)/python manage.py migrate --noinput -v 0
@@ -48,9 +60,12 @@ demo: migrate
 	$(BIN)/python manage.py seed_demo
 
 # --- run -----------------------------------------------------------------------------
-# Redis (embedded unless REDIS_URL), a Celery worker with beat (admission + mail queues),
-# and the web server. Ctrl-C stops all of them.
-run: demo
+# The supervisor refuses at once if HOST:PORT is taken; else it starts Redis (embedded
+# unless REDIS_URL; restarted if it dies), migrates, seeds the demo data, and runs a
+# Celery worker with beat (admission + mail queues) and the web server. Ctrl-C stops what
+# it started. It migrates and seeds itself, after the port check, so a refused second
+# `make run` touches nothing.
+run: setup-run
 	$(BIN)/python -m ticketing.devserver --host $(HOST) --port $(PORT)
 
 # --- quality ---------------------------------------------------------------------------
@@ -64,7 +79,18 @@ $(VENV)/.chromium: | $(VENV)/.installed
 	fi
 	touch $@
 
-test: setup $(VENV)/.chromium
+# Debian's nginx for the proxy tests (ticketing/tests/test_proxy.py), make bench
+# (seats_proxy) and make loadtest --proxy. bench/proxy.py runs instances of its own from
+# deploy/nginx/ on spare ports; the package's system service is never used.
+$(VENV)/.nginx: | $(BIN)/python
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+	  echo "Installing nginx for the proxy tests and benchmarks"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nginx >/dev/null; \
+	fi
+	touch $@
+
+test: setup $(VENV)/.chromium $(VENV)/.nginx
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 screenshots: setup $(VENV)/.chromium
@@ -88,10 +114,10 @@ check-deploy: setup
 	DJANGO_ENV=production SECRET_KEY=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(64))") \
 	  ALLOWED_HOSTS=tickets.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
 
-bench: migrate
+bench: migrate $(VENV)/.nginx
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-loadtest: migrate
+loadtest: migrate $(VENV)/.nginx
 	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
 
 clean:

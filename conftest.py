@@ -18,12 +18,19 @@ def _isolated_redis(settings):
     settings.QUEUE_KEY_PREFIX = f"tq-test-{uuid.uuid4().hex[:10]}:"
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": _CACHE_KEY_PREFIX}}
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    from events.services.seat_map import seat_map_published_clear
+    from queueing.pulse import pulse_cache
     from ticketing.local_cache import local_cache
 
-    local_cache.clear()
+    def forget_process_caches() -> None:
+        local_cache.clear()
+        pulse_cache.clear()
+        seat_map_published_clear()
+
+    forget_process_caches()
     cache.delete_pattern("*")
     yield
-    local_cache.clear()
+    forget_process_caches()
 
 
 @pytest.fixture
@@ -85,7 +92,7 @@ def make_auth_client(user):
 def event_factory(db, django_capture_on_commit_callbacks):
     """Creates an on-sale event; its on-commit work (cache invalidation, seat map) runs
     as it would after a real commit."""
-    from events.services import event_create_with_seats
+    from events.services.catalogue import event_create_with_seats
 
     def make(**kwargs):
         kwargs.setdefault("title", "Test concert")

@@ -5,7 +5,8 @@ read the ratios, not the absolute figures.
 
     python bench/run.py [--duration 8] [--connections 32] [--only join,status] [--json]
 
-Scenarios: bare (baseline), join, status, seats (full map), seats_304, hold (contended),
+Scenarios: bare (baseline), join, status, seats (full map), seats_304, seats_proxy (the
+full map through nginx with deploy/nginx/, gzip accepted as browsers do), hold (contended),
 confirm (distinct seats; bookings/s). Uses DATABASE_URL / REDIS_URL like the app, with its
 own Redis key prefix and its own event and buyers.
 """
@@ -153,8 +154,8 @@ def setup_data(buyers: int) -> dict:
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.models import User
-    from events.selectors import seatmap_rebuild
-    from events.services import event_create_with_seats
+    from events.services.catalogue import event_create_with_seats
+    from events.services.seat_map import seat_map_rebuild
 
     call_command("migrate", verbosity=0)
     password = make_password(None)
@@ -169,16 +170,17 @@ def setup_data(buyers: int) -> dict:
         users = list(User.objects.filter(email__startswith=f"bench-{RUN_ID}-").order_by("pk"))
     event = event_create_with_seats(
         title=f"Bench {RUN_ID}",
+        # 5,000 seats: the seat-map figures of the issue are measured at that size.
         sections=["A", "B", "C", "D"],
-        rows=20,
-        seats_per_row=40,
+        rows=25,
+        seats_per_row=50,
         capacity=buyers,
         pass_seconds=3600,
         hold_seconds=600,
         max_tickets_per_user=4,
         open_now=True,
     )
-    seatmap_rebuild(event.pk)
+    seat_map_rebuild(event.pk)
     tokens = [str(AccessToken.for_user(user)) for user in users]
     seat_ids = list(event.seats.order_by("pk").values_list("pk", flat=True))
     return {"event": event, "users": users, "tokens": tokens, "seat_ids": seat_ids}
@@ -187,13 +189,13 @@ def setup_data(buyers: int) -> dict:
 def admit_all(data: dict) -> None:
     """Admits as many buyers as there are seats (the stock-aware admission stops there);
     the hold and confirm scenarios use only the admitted ones."""
-    from queueing.waiting_room import admit, pass_expires_at_ms, queue_join
+    from queueing.line import line_admit, line_join, pass_expires_at_ms
 
     event = data["event"]
     open_ms = int(event.sales_open_at.timestamp() * 1000)
     for user in data["users"]:
-        queue_join(event_id=event.pk, user_id=user.pk, sales_open_at_ms=open_ms)
-    admit(event_id=event.pk, capacity=len(data["users"]), pass_seconds=3600)
+        line_join(event_id=event.pk, user_id=user.pk, sales_open_at_ms=open_ms)
+    line_admit(event_id=event.pk, capacity=len(data["users"]), pass_seconds=3600)
     data["admitted"] = [
         (user, token)
         for user, token in zip(data["users"], data["tokens"], strict=True)
@@ -213,10 +215,13 @@ def scenario_lines(name: str, data: dict, rng: random.Random) -> tuple[list[str]
     if name == "seats":
         return [f"GET\t/api/events/{event_id}/seats/\t\t\t"], False
     if name == "seats_304":
-        from events.selectors import seat_map_json
+        from events.services.seat_map import seat_map_current
 
-        etag, _ = seat_map_json(event_id)
+        etag = seat_map_current(event_id).etag
         return [f"GET\t/api/events/{event_id}/seats/\t\t\tIf-None-Match: {etag}"], False
+    if name == "seats_proxy":
+        # Browsers accept gzip; the map is stored and served compressed by the proxy.
+        return [f"GET\t/api/events/{event_id}/seats/\t\t\tAccept-Encoding: gzip"], False
     if name == "hold":
         # Contention: every buyer asks for one of the first 40 seats; most get 409.
         hot = data["seat_ids"][:40]
@@ -238,8 +243,35 @@ def scenario_lines(name: str, data: dict, rng: random.Random) -> tuple[list[str]
     raise ValueError(name)
 
 
-SCENARIOS = ["bare", "join", "status", "seats", "seats_304", "hold", "confirm"]
-TARGETS = {"join": (3000, 0.60), "status": (4000, 0.70)}
+SCENARIOS = ["bare", "join", "status", "seats", "seats_304", "seats_proxy", "hold", "confirm"]
+TARGETS = {"join": (3000, 0.60), "status": (4000, 0.70), "seats_proxy": (5000, 0.0)}
+
+
+def run_wrk_via_proxy(
+    wrk: str, server: Server, lines: list[str], *, duration: float, connections: int, proxy_workers: int
+) -> tuple[dict, str]:
+    """The wrk run against nginx (bench/proxy.py, deploy/nginx/) in front of the gunicorn
+    under test, with a fresh cache; the note says how nginx answered (its access log)."""
+    from collections import Counter
+
+    from bench.proxy import Nginx
+
+    with tempfile.TemporaryDirectory(prefix="bench-nginx-") as run_dir:
+        proxy = Nginx(
+            upstreams=[server.url.removeprefix("http://")],
+            run_dir=Path(run_dir),
+            worker_processes=proxy_workers,
+        )
+        with proxy:
+            stats = run_wrk(wrk, proxy.url, lines, duration=duration, connections=connections)
+        # nginx has stopped, so its buffered access log is complete.
+        log = (proxy.log_dir / "access.log").read_text()
+    cache = Counter(
+        field.removeprefix("cache=") or "none" for field in log.split() if field.startswith("cache=")
+    )
+    total = sum(cache.values()) or 1
+    shares = ", ".join(f"{status} {count / total:.2%}" for status, count in cache.most_common(3))
+    return stats, f"nginx {proxy_workers} worker(s): {shares}"
 
 
 def main() -> int:
@@ -250,6 +282,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
     parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--proxy-workers", type=int, default=1, help="nginx workers of seats_proxy")
     parser.add_argument("--only", default=",".join(SCENARIOS))
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
@@ -271,10 +304,20 @@ def main() -> int:
             if name in ("hold", "confirm") and "admitted" not in data:
                 admit_all(data)
             lines, once = scenario_lines(name, data, rng)
-            stats = run_wrk(
-                wrk, server.url, lines, duration=args.duration, connections=args.connections, once=once
-            )
             note = ""
+            if name == "seats_proxy":
+                stats, note = run_wrk_via_proxy(
+                    wrk,
+                    server,
+                    lines,
+                    duration=args.duration,
+                    connections=args.connections,
+                    proxy_workers=args.proxy_workers,
+                )
+            else:
+                stats = run_wrk(
+                    wrk, server.url, lines, duration=args.duration, connections=args.connections, once=once
+                )
             if name == "confirm":
                 from django.db.models import Max, Min
 

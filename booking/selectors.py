@@ -3,6 +3,8 @@ user's booking reads as missing (404), never as forbidden."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Prefetch, QuerySet
 
 from booking.models import Booking, BookingStatus, Ticket
@@ -49,3 +51,19 @@ def hold_cap(*, event_id: int, user_id: int, max_tickets_per_user: int) -> int:
     """How many seats the user may hold at once: the per-user limit minus the seats the
     user already owns in confirmed bookings of this event (API.md "Seat holds")."""
     return max(0, max_tickets_per_user - seats_booked_count(event_id=event_id, user_id=user_id))
+
+
+def bookings_with_unsent_mail(*, before: datetime, limit: int) -> tuple[list[int], list[int]]:
+    """Ids of bookings whose ticket mail (confirmed before ``before``) or cancellation
+    mail (cancelled before ``before``) has not gone out: (ticket ids, cancellation ids)."""
+    ticket_ids = list(
+        Booking.objects.filter(
+            status=BookingStatus.CONFIRMED, emailed_at__isnull=True, confirmed_at__lt=before
+        ).values_list("pk", flat=True)[:limit]
+    )
+    cancel_ids = list(
+        Booking.objects.filter(
+            status=BookingStatus.CANCELLED, cancellation_emailed_at__isnull=True, cancelled_at__lt=before
+        ).values_list("pk", flat=True)[:limit]
+    )
+    return ticket_ids, cancel_ids

@@ -14,7 +14,6 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,10 +28,11 @@ from booking.selectors import booking_find_by_idempotency_key, hold_cap
 from booking.signals import booking_cancelled, booking_confirmed
 from events.caching import invalidate_availability
 from events.models import Seat, SeatStatus
-from events.selectors import EventSettings, event_ids_on_sale, event_settings_get, seatmap_rebuild
+from events.selectors import EventSettings, event_settings_get
+from events.services.seat_map import seat_map_rebuild
 from queueing import holds as hold_store
+from queueing.line import pass_expires_at_ms, pass_release
 from queueing.seatmap import AVAILABLE, seatmap_mark
-from queueing.waiting_room import pass_expires_at_ms, pass_release
 from ticketing.errors import DomainError, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def seats_hold(*, event_id: int, user_id: int, seat_ids: list[int]) -> hold_stor
             )
         except hold_store.HoldError as exc:
             if exc.code == "no_seatmap" and attempt == 1:
-                seatmap_rebuild(event_id)
+                seat_map_rebuild(event_id)
                 continue
             raise _hold_domain_error(exc, cap=cap) from exc
     raise ServiceUnavailable("seat map")  # pragma: no cover  (the loop returns or raises)
@@ -411,49 +411,3 @@ def booking_cancel(*, booking: Booking, by_user: User) -> Booking:
         return locked
 
     return _with_transaction_retries(attempt, what="booking_cancel")
-
-
-# --- Reconciliation ----------------------------------------------------------------------
-
-
-def seatmaps_reconcile() -> dict[int, int]:
-    """For every event on sale: force-drop holds on seats the database says are sold,
-    then rebuild the seat map from the database (live holds survive the rebuild).
-    Returns event id -> sold seat count. Runs every 30 s (Celery beat)."""
-    result: dict[int, int] = {}
-    for event_id in event_ids_on_sale():
-        sold = list(
-            Seat.objects.filter(event_id=event_id, status=SeatStatus.SOLD).values_list("pk", flat=True)
-        )
-        hold_store.holds_drop_for_seats(event_id=event_id, seat_ids=sold)
-        seatmap_rebuild(event_id)
-        result[event_id] = len(sold)
-    return result
-
-
-EMAIL_REQUEUE_AFTER = timedelta(minutes=10)
-EMAIL_REQUEUE_BATCH = 200
-
-
-def unsent_emails_requeue() -> int:
-    """Queues again the ticket and cancellation mails that should have gone out long
-    ago (the broker was down at commit, or every retry failed). The tasks are
-    idempotent, so a mail still in the queue is never sent twice. Returns how many."""
-    from booking.tasks import send_cancellation_email, send_ticket_email
-
-    cutoff = timezone.now() - EMAIL_REQUEUE_AFTER
-    ticket_ids = list(
-        Booking.objects.filter(
-            status=BookingStatus.CONFIRMED, emailed_at__isnull=True, confirmed_at__lt=cutoff
-        ).values_list("pk", flat=True)[:EMAIL_REQUEUE_BATCH]
-    )
-    cancel_ids = list(
-        Booking.objects.filter(
-            status=BookingStatus.CANCELLED, cancellation_emailed_at__isnull=True, cancelled_at__lt=cutoff
-        ).values_list("pk", flat=True)[:EMAIL_REQUEUE_BATCH]
-    )
-    for booking_id in ticket_ids:
-        send_ticket_email.delay(booking_id)
-    for booking_id in cancel_ids:
-        send_cancellation_email.delay(booking_id)
-    return len(ticket_ids) + len(cancel_ids)

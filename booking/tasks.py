@@ -8,11 +8,13 @@ backoff, and are idempotent (see booking.emails): a broker may deliver them twic
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 
 from booking.emails import cancellation_email_send, ticket_email_send
-from booking.services import seatmaps_reconcile, unsent_emails_requeue
+from booking.selectors import bookings_with_unsent_mail
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +39,23 @@ def send_cancellation_email(booking_id: int) -> bool:
     return cancellation_email_send(booking_id=booking_id)
 
 
-@shared_task(name="booking.tasks.reconcile_seatmaps", ignore_result=True)
-def reconcile_seatmaps() -> dict[int, int]:
-    """Every 30 s: repair seat maps and holds of events on sale from the database."""
-    result = seatmaps_reconcile()
-    logger.info("seat maps reconciled: %s", result)
-    return result
+EMAIL_REQUEUE_AFTER = timedelta(minutes=10)
+EMAIL_REQUEUE_BATCH = 200
 
 
 @shared_task(name="booking.tasks.requeue_unsent_emails", ignore_result=True)
 def requeue_unsent_emails() -> int:
-    """Every minute: queue again ticket/cancellation mails that never went out."""
-    count = unsent_emails_requeue()
+    """Every minute: queue again the ticket and cancellation mails that should have gone
+    out long ago (the broker was down at commit, or every retry failed). The send tasks
+    are idempotent, so a mail still in the queue is never sent twice. Returns how many."""
+    ticket_ids, cancel_ids = bookings_with_unsent_mail(
+        before=timezone.now() - EMAIL_REQUEUE_AFTER, limit=EMAIL_REQUEUE_BATCH
+    )
+    for booking_id in ticket_ids:
+        send_ticket_email.delay(booking_id)
+    for booking_id in cancel_ids:
+        send_cancellation_email.delay(booking_id)
+    count = len(ticket_ids) + len(cancel_ids)
     if count:
         logger.warning("re-queued %d unsent booking e-mails", count)
     return count

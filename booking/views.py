@@ -29,10 +29,11 @@ from booking import selectors, services
 from booking.models import Booking, BookingStatus
 from booking.qr import qr_svg
 from events.models import Event, Seat
-from events.selectors import event_detail_get, seat_map_get
-from events.views import seat_sections
+from events.selectors import event_detail_get
+from events.services.seat_map import seat_map_current
+from events.views.catalogue import seat_sections
 from queueing.holds import Hold, holds_get
-from queueing.waiting_room import pass_expires_at_ms
+from queueing.line import pass_expires_at_ms
 from ticketing.errors import DomainError
 
 
@@ -126,7 +127,7 @@ def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
         return redirect("booking:seat_picker", event_id=event_id)
 
     held = _held_seats(hold, event_id=event_id)
-    seat_map = seat_map_get(event_id)
+    seat_map = seat_map_current(event_id)
     cap = selectors.hold_cap(
         event_id=event_id, user_id=request.user.pk, max_tickets_per_user=event.max_tickets_per_user
     )
@@ -135,7 +136,7 @@ def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
         "booking/seat_picker.html",
         {
             "event": event,
-            "sections": seat_sections(seat_map.seats, mine=set(hold.seat_ids)),
+            "sections": seat_sections(seat_map.seats(), mine=set(hold.seat_ids)),
             "seat_map_etag": seat_map.etag,
             "held": held,
             "cap": cap,

@@ -25,8 +25,8 @@ from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
 from events.models import Event, RushControlChange, Seat
-from events.rush_control import rush_control_update
-from events.services import SectionSpec, seats_generate
+from events.services.catalogue import SectionSpec, seats_generate
+from events.services.rush_control import rush_control_update
 
 # One generation may not create more seats than this (a typo like 1000 rows would
 # otherwise lock the seat table for a long while).

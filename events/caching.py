@@ -24,7 +24,8 @@ def seat_layout_key(event_id: int) -> str:
 
 
 def event_settings_key(event_id: int) -> str:
-    return f"events:settings:{event_id}"
+    # v2: EventSettings gained a field; a pickle of the old shape must not be read back.
+    return f"events:settings:v2:{event_id}"
 
 
 def invalidate_event(event_id: int) -> None:

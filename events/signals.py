@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from redis.exceptions import RedisError
 
 from events.caching import invalidate_event
 from events.models import Event, Seat
-from events.selectors import seatmap_rebuild
-
-logger = logging.getLogger(__name__)
-
-
-def seats_changed(event_id: int) -> None:
-    """After seats were added, edited or removed: fresh caches and a fresh seat map."""
-    invalidate_event(event_id)
-    try:
-        seatmap_rebuild(event_id)
-    except RedisError:
-        # The reconciler rebuilds it once Redis answers again.
-        logger.warning("seat map of event %s not rebuilt: Redis unavailable", event_id)
+from events.services.seat_map import seats_changed
 
 
 @receiver(post_save, sender=Event, dispatch_uid="events_event_saved")

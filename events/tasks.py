@@ -1,4 +1,5 @@
-"""Celery tasks of the events app: the admission tick (DESIGN.md "The rush", step 2).
+"""Celery entry points of the events app: the admission tick (docs/ARCHITECTURE.md,
+"admit") and the seat-map reconciler. Each task calls one service and returns.
 
 Celery beat (django-celery-beat's DatabaseScheduler; the periodic task "Admit waiting
 buyers" is created by migration 0002 so staff can see and change it in the admin) sends
@@ -9,15 +10,12 @@ which only admission workers consume: an e-mail backlog can never stall admissio
 from __future__ import annotations
 
 import logging
-import secrets
-from dataclasses import asdict
 from typing import Any
 
 from celery import shared_task
-from redis.exceptions import RedisError
 
-from events.selectors import event_ids_on_sale, event_settings_get, seatmap_rebuild
-from queueing.waiting_room import admit
+from events.services.admission import admission_tick
+from events.services.seat_map import seat_maps_reconcile
 
 logger = logging.getLogger(__name__)
 
@@ -36,34 +34,12 @@ ADMISSION_TASK_EXPIRES_SECONDS = 2
     acks_late=False,
 )
 def admit_on_sale_events() -> dict[int, dict[str, Any]]:
-    """One admission step for every event on sale; returns each event's ``AdmitResult``
-    (as a dict) for logging and tests.
+    return admission_tick()
 
-    Idempotent and safe to overlap: ``admit`` is one atomic script that never exceeds
-    capacity. The shuffle seed is drawn on every tick but only the first admission of an
-    event after the opening uses it (the script records it), so the order among the
-    pre-opening arrivals is drawn exactly once."""
-    results: dict[int, dict[str, Any]] = {}
-    for event_id in event_ids_on_sale():
-        event = event_settings_get(event_id)
-        if event is None:
-            continue
-        try:
-            result = admit(
-                event_id=event_id,
-                capacity=event.queue_capacity,
-                pass_seconds=event.queue_pass_seconds,
-                shuffle_seed=secrets.randbits(63),
-            )
-            if result.available_seats is None:
-                # No seat map (Redis was wiped or restarted): this tick was bounded by
-                # capacity only; rebuild it from the database for the next one.
-                seatmap_rebuild(event_id)
-        except RedisError:
-            # One event's failure must not stop the others; the next tick retries.
-            logger.warning("admission for event %s failed: Redis unavailable", event_id, exc_info=True)
-            continue
-        if result.admitted or result.expired or result.shuffled:
-            logger.info("event %s admission: %s", event_id, result)
-        results[event_id] = asdict(result)
-    return results
+
+@shared_task(name="events.tasks.reconcile_seat_maps", ignore_result=True)
+def reconcile_seat_maps() -> dict[int, int]:
+    """Every 30 s: repair seat maps and holds of events on sale from the database."""
+    result = seat_maps_reconcile()
+    logger.info("seat maps reconciled: %s", result)
+    return result

@@ -1,11 +1,11 @@
 from django.urls import path
 
-from events import queue_views, views
+from events.views import catalogue, dashboard, waiting_room
 
 app_name = "events"
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("events/<int:event_id>/", views.event_detail, name="detail"),
-    path("events/<int:event_id>/queue/", queue_views.waiting_room, name="waiting_room"),
-    path("staff/events/<int:event_id>/rush/", queue_views.rush_dashboard, name="rush_dashboard"),
+    path("", catalogue.home, name="home"),
+    path("events/<int:event_id>/", catalogue.event_detail, name="detail"),
+    path("events/<int:event_id>/queue/", waiting_room.waiting_room, name="waiting_room"),
+    path("staff/events/<int:event_id>/rush/", dashboard.rush_dashboard, name="rush_dashboard"),
 ]

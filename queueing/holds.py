@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from queueing.connection import get_redis
 from queueing.keys import EventKeys
+from queueing.pulse import pulse_invalidate
 from queueing.scripts import run_script
 
 HOLD_ERROR_CODES = frozenset(
@@ -70,11 +71,19 @@ def seats_hold(*, event_id: int, user_id: int, seat_ids: list[int], hold_seconds
     keys = EventKeys(event_id)
     reply = run_script(
         "seats_hold",
-        keys=[keys.active, keys.seatmap, keys.holds(user_id), *(keys.seat(seat_id) for seat_id in seats)],
+        keys=[
+            keys.active,
+            keys.seatmap,
+            keys.holds(user_id),
+            keys.hold_expiries,
+            keys.seatmap_version,
+            *(keys.seat(seat_id) for seat_id in seats),
+        ],
         args=[_token(user_id), int(hold_seconds) * 1000, int(cap), keys.seat_prefix, *seats],
     )
     if reply[0] == "err":
         raise HoldError(str(reply[1]), [int(seat_id) for seat_id in reply[2:]])
+    pulse_invalidate(event_id)
     return _hold_from_reply(reply[1:])
 
 
@@ -95,9 +104,16 @@ def holds_release(*, event_id: int, user_id: int, seat_ids: list[int] | None = N
         return
     run_script(
         "holds_release",
-        keys=[keys.seatmap, keys.holds(user_id), *(keys.seat(seat_id) for seat_id in seats)],
+        keys=[
+            keys.seatmap,
+            keys.holds(user_id),
+            keys.hold_expiries,
+            keys.seatmap_version,
+            *(keys.seat(seat_id) for seat_id in seats),
+        ],
         args=[_token(user_id), keys.seat_prefix, "all" if seat_ids is None else "listed", *seats],
     )
+    pulse_invalidate(event_id)
 
 
 def holds_verify(*, event_id: int, user_id: int, seat_ids: list[int]) -> bool:
@@ -124,9 +140,16 @@ def holds_consume(*, event_id: int, user_id: int, seat_ids: list[int]) -> None:
     keys = EventKeys(event_id)
     run_script(
         "holds_consume",
-        keys=[keys.seatmap, keys.holds(user_id), *(keys.seat(seat_id) for seat_id in seats)],
+        keys=[
+            keys.seatmap,
+            keys.holds(user_id),
+            keys.hold_expiries,
+            keys.seatmap_version,
+            *(keys.seat(seat_id) for seat_id in seats),
+        ],
         args=[_token(user_id), keys.seat_prefix, *seats],
     )
+    pulse_invalidate(event_id)
 
 
 def holds_drop_for_seats(*, event_id: int, seat_ids: list[int]) -> None:
@@ -139,6 +162,12 @@ def holds_drop_for_seats(*, event_id: int, seat_ids: list[int]) -> None:
     keys = EventKeys(event_id)
     run_script(
         "holds_drop_for_seats",
-        keys=[keys.seatmap, *(keys.seat(seat_id) for seat_id in seats)],
+        keys=[
+            keys.seatmap,
+            keys.hold_expiries,
+            keys.seatmap_version,
+            *(keys.seat(seat_id) for seat_id in seats),
+        ],
         args=seats,
     )
+    pulse_invalidate(event_id)

@@ -39,15 +39,34 @@ class EventKeys:
         return self._key("active")
 
     @property
+    def seen(self) -> str:
+        """zset: waiting users, score = when they last showed up (ms, Redis TIME); the
+        admission drops a waiter reached after going silent (queueing/lua/admit.lua)."""
+        return self._key("seen")
+
+    @property
     def ctl(self) -> str:
         """hash: staff controls (paused, capacity, pass_seconds), sold_out, shuffle state,
-        admitted_total."""
+        admitted_total, dropped_total, serving (the highest arrival number taken off the
+        line: the serving cursor)."""
         return self._key("ctl")
 
     @property
     def seatmap(self) -> str:
         """hash: seat id -> "a" | "s" | "h:<expiry_ms>" (derived view for the seat map)."""
         return self._key("seatmap")
+
+    @property
+    def seatmap_version(self) -> str:
+        """string: the seat map's version, moved by every change of a seat's state (the
+        seat map's ETag); starts at the build time in µs so it never repeats."""
+        return self._key("seatmap:version")
+
+    @property
+    def hold_expiries(self) -> str:
+        """zset: one member per held seat, score = the hold's deadline (ms): lets a sweep
+        find the holds that lapsed without a write, in time proportional to them."""
+        return self._key("seatmap:expiries")
 
     @property
     def admissions(self) -> str:

@@ -1,14 +1,19 @@
-"""The seat map hash: seat id -> "a" (available), "s" (sold) or "h:<expiry_ms>" (held).
+"""The seat map hash: seat id -> "a" (available), "s" (sold) or "h:<expiry_ms>" (held),
+and its version (the seat map's ETag).
 
 It is a derived view for drawing the map and for the stock-aware admission stop; the
-database stays the judge of what is sold. A hold's expiry needs no write: an "h:" value
-whose expiry (Redis clock) has passed reads, and counts, as available.
+database stays the judge of what is sold. Every script that changes a seat's state moves
+the version in the same step; a hold that lapses without a write is swept (turned "a",
+version moved) by the next pulse, snapshot or admission run (``lua/lib/
+sweep_expired_holds.lua``), so comparing versions is O(1) whatever the size of the map.
 """
 
 from __future__ import annotations
 
-from queueing.connection import get_redis
+from dataclasses import dataclass
+
 from queueing.keys import EventKeys
+from queueing.pulse import pulse_invalidate
 from queueing.scripts import run_script
 
 AVAILABLE = "available"
@@ -19,18 +24,26 @@ _DB_STATUS_CODES = {AVAILABLE: "a", SOLD: "s"}
 
 
 def seat_status_from_value(value: str, *, now_ms: int) -> str:
-    """Decodes one seat map value into "available" / "held" / "sold"."""
+    """Decodes one seat map value into "available" / "held" / "sold". A hold is live up
+    to and including its deadline (a Redis key expires when the clock is past it)."""
     if value == "s":
         return SOLD
-    if value.startswith("h:") and int(value[2:]) > now_ms:
+    if value.startswith("h:") and int(value[2:]) >= now_ms:
         return HELD
     return AVAILABLE
 
 
-def seatmap_load(*, event_id: int, statuses: dict[int, str]) -> None:
+@dataclass(frozen=True)
+class SeatMapSnapshot:
+    version: int
+    statuses: dict[int, str]  # seat id -> "available" / "held" / "sold"
+
+
+def seatmap_load(*, event_id: int, statuses: dict[int, str]) -> int:
     """Replaces the whole map from the database's statuses ("available" / "sold") in one
     atomic script, so readers never see a half-built map. Live holds survive the
-    rebuild (their seat key is still set) unless the database says the seat is sold."""
+    rebuild (their seat key is still set) unless the database says the seat is sold.
+    Returns the map's version (moved only if a seat's status changed)."""
     keys = EventKeys(event_id)
     seat_ids = sorted(int(seat_id) for seat_id in statuses)
     args: list[str | int | float] = []
@@ -39,30 +52,35 @@ def seatmap_load(*, event_id: int, statuses: dict[int, str]) -> None:
         if status not in _DB_STATUS_CODES:
             raise ValueError(f"seat {seat_id}: status must be 'available' or 'sold', not {status!r}")
         args += [seat_id, _DB_STATUS_CODES[status]]
-    run_script(
+    _written, version = run_script(
         "seatmap_load",
-        keys=[keys.seatmap, *(keys.seat(seat_id) for seat_id in seat_ids)],
+        keys=[
+            keys.seatmap,
+            keys.hold_expiries,
+            keys.seatmap_version,
+            *(keys.seat(seat_id) for seat_id in seat_ids),
+        ],
         args=args,
     )
+    pulse_invalidate(event_id)
+    return int(version)
 
 
-def seatmap_exists(*, event_id: int) -> bool:
-    return bool(get_redis().exists(EventKeys(event_id).seatmap))
-
-
-def seatmap_read(*, event_id: int) -> dict[int, str] | None:
-    """Seat id -> "available" / "held" / "sold", judged by the Redis clock (one round
-    trip); None when the map is missing (rebuild it with ``seatmap_load``)."""
+def seatmap_snapshot(*, event_id: int) -> SeatMapSnapshot | None:
+    """The whole map and its version at one moment (lapsed holds swept first); None when
+    the map is missing (rebuild it from the database with ``seatmap_load``)."""
     keys = EventKeys(event_id)
-    reply = run_script("seatmap_read", keys=[keys.seatmap], args=[])
-    now_ms = int(reply[0])
-    flat = reply[1]
+    version, now_ms, flat = run_script(
+        "seatmap_snapshot", keys=[keys.seatmap, keys.hold_expiries, keys.seatmap_version], args=[]
+    )
     if not flat:
         return None
-    return {
+    now_ms = int(now_ms)
+    statuses = {
         int(flat[index]): seat_status_from_value(flat[index + 1], now_ms=now_ms)
         for index in range(0, len(flat), 2)
     }
+    return SeatMapSnapshot(version=int(version), statuses=statuses)
 
 
 def seatmap_mark(*, event_id: int, seat_ids: list[int], status: str) -> None:
@@ -78,23 +96,7 @@ def seatmap_mark(*, event_id: int, seat_ids: list[int], status: str) -> None:
     keys = EventKeys(event_id)
     run_script(
         "seatmap_mark",
-        keys=[keys.seatmap],
+        keys=[keys.seatmap, keys.hold_expiries, keys.seatmap_version],
         args=[_DB_STATUS_CODES[status], *(int(seat_id) for seat_id in seat_ids)],
     )
-
-
-_CODE_STATUS = {"a": AVAILABLE, "h": HELD, "s": SOLD}
-
-
-def seatmap_codes(*, event_id: int, known_digest: str = "") -> tuple[str, dict[int, str] | None]:
-    """The derived statuses and their digest in one short reply (for the polled seat map
-    API). Returns ``(digest, statuses)``; ``statuses`` is None when the digest equals
-    ``known_digest`` (unchanged). ``("", None)`` when the map is missing."""
-    digest, body = run_script("seatmap_codes", keys=[EventKeys(event_id).seatmap], args=[known_digest])
-    if not digest or not body:
-        return digest, None
-    statuses: dict[int, str] = {}
-    for item in body.split(","):
-        seat_id, _, code = item.partition(":")
-        statuses[int(seat_id)] = _CODE_STATUS[code]
-    return digest, statuses
+    pulse_invalidate(event_id)

@@ -13,20 +13,23 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from ticketing.errors import DomainError, ServiceUnavailable
+from ticketing.errors import (
+    RETRY_AFTER_SECONDS,
+    DomainError,
+    ServiceUnavailable,
+    error_body,
+    unavailable_body,
+)
 
 logger = logging.getLogger(__name__)
 
-RETRY_AFTER_SECONDS = 5
-
 
 def unavailable_response(what: str) -> Response:
-    response = Response(
-        {"code": "service_unavailable", "detail": f"The {what} is unavailable; please retry shortly."},
+    return Response(
+        unavailable_body(what),
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
 
 
 def _code_for(exc: exceptions.APIException) -> str:
@@ -38,7 +41,7 @@ def _code_for(exc: exceptions.APIException) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response({"code": exc.code, "detail": exc.detail, **exc.extra}, status=exc.status)
+        return Response(error_body(exc.code, exc.detail, **exc.extra), status=exc.status)
     if isinstance(exc, ServiceUnavailable):
         return unavailable_response(exc.what)
     if isinstance(exc, RedisError):
@@ -48,7 +51,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         logger.warning("database unavailable: %s", exc)
         return unavailable_response("database")
     if isinstance(exc, Http404):
-        return Response({"code": "not_found", "detail": _("Not found.")}, status=404)
+        return Response(error_body("not_found", _("Not found.")), status=404)
     if isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     if not isinstance(exc, exceptions.APIException):
@@ -61,15 +64,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers["Retry-After"] = str(int(exc.wait))
 
     if isinstance(exc, exceptions.ValidationError):
-        body: dict[str, Any] = {
-            "code": "invalid",
-            "detail": _("Some fields are invalid."),
-            "errors": exc.detail,
-        }
+        detail = _("Some fields are invalid.")
         if isinstance(exc.detail, list):
-            body["detail"] = " ".join(str(item) for item in exc.detail) or body["detail"]
+            detail = " ".join(str(item) for item in exc.detail) or detail
+        body = error_body("invalid", detail, errors=exc.detail)
     elif isinstance(exc, exceptions.ParseError):
-        body = {"code": "malformed", "detail": str(exc.detail)}
+        body = error_body("malformed", str(exc.detail))
     else:
         detail = exc.detail
         if isinstance(detail, dict):
@@ -79,5 +79,5 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             text, code = str(detail), _code_for(exc)
         if isinstance(exc, exceptions.NotFound):
             code = "not_found"
-        body = {"code": code, "detail": text}
+        body = error_body(code, text)
     return Response(body, status=exc.status_code, headers=headers)

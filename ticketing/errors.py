@@ -1,9 +1,15 @@
-"""Domain errors shared by every app: an exception with a machine code that the API
-exception handler turns into ``{code, detail}`` and the pages turn into a message."""
+"""Domain errors shared by every app (an exception with a machine code that the API
+exception handler turns into ``{code, detail}`` and the pages turn into a message), and
+the one builder of every ``{code, detail}`` error body."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.http import JsonResponse
+
+# Compact separators: the hot paths answer thousands of small bodies a second.
+COMPACT_JSON = {"separators": (",", ":")}
 
 
 class DomainError(Exception):
@@ -29,3 +35,39 @@ class ServiceUnavailable(Exception):
     def __init__(self, what: str) -> None:
         self.what = what
         super().__init__(f"{what} unavailable")
+
+
+# Seconds a client is asked to wait (Retry-After) when Redis or the database can't answer.
+RETRY_AFTER_SECONDS = 5
+
+
+def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The one shape of every API error (API.md): ``{code, detail}`` plus optional fields."""
+    return {"code": code, "detail": str(detail), **extra}
+
+
+def unavailable_body(what: str) -> dict[str, Any]:
+    return error_body("service_unavailable", f"The {what} is unavailable; please retry shortly.")
+
+
+def error_response(
+    code: str, detail: str, *, status: int, headers: dict[str, str] | None = None, **extra: Any
+) -> JsonResponse:
+    """The error body as a plain Django response, for the answers given outside DRF (the
+    middleware, the hot paths that skip DRF)."""
+    return JsonResponse(
+        error_body(code, detail, **extra), status=status, headers=headers, json_dumps_params=COMPACT_JSON
+    )
+
+
+def domain_error_response(error: DomainError) -> JsonResponse:
+    return error_response(error.code, error.detail, status=error.status, **error.extra)
+
+
+def unavailable_response(what: str) -> JsonResponse:
+    return JsonResponse(
+        unavailable_body(what),
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        json_dumps_params=COMPACT_JSON,
+    )

@@ -9,14 +9,18 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from ticketing.api_errors import RETRY_AFTER_SECONDS
-from ticketing.errors import ServiceUnavailable
+from ticketing.errors import RETRY_AFTER_SECONDS, ServiceUnavailable, error_response, unavailable_response
 
 logger = logging.getLogger(__name__)
+
+
+def _too_large() -> HttpResponse:
+    return error_response("too_large", _("The request body is too large."), status=413)
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -38,7 +42,7 @@ class ServiceUnavailableMiddleware:
             length = 0
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit and not request.path.startswith("/admin/"):
-            return JsonResponse({"code": "too_large", "detail": "The request body is too large."}, status=413)
+            return _too_large()
         try:
             return self.get_response(request)
         except (RedisError, DatabaseError, ServiceUnavailable) as exc:
@@ -47,7 +51,7 @@ class ServiceUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, RequestDataTooBig):
-            return JsonResponse({"code": "too_large", "detail": "The request body is too large."}, status=413)
+            return _too_large()
         if isinstance(exc, RedisError):
             what = "queue service"
         elif isinstance(exc, DatabaseError):
@@ -58,22 +62,17 @@ class ServiceUnavailableMiddleware:
             return None
         logger.warning("%s unavailable for %s: %s", what, request.path, exc)
         if _wants_json(request):
-            response: HttpResponse = JsonResponse(
-                {
-                    "code": "service_unavailable",
-                    "detail": f"The {what} is unavailable; please retry shortly.",
-                },
-                status=503,
-            )
-        else:
-            response = HttpResponse(render_to_string("503.html", {"what": what}), status=503)
+            return unavailable_response(what)
+        response = HttpResponse(render_to_string("503.html", {"what": what}), status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
 
 class SecurityHeadersMiddleware:
-    """Content-Security-Policy (Django 5.2 has no built-in CSP) and a no-store default
-    for API answers, which carry personal data."""
+    """Content-Security-Policy (Django 5.2 has no built-in CSP), and caching that is
+    private unless a view says otherwise: API answers carry personal data (no-store), and
+    pages show who is logged in. Only the public reads (catalogue, seat map, serving
+    cursor) declare themselves ``public``, and only they may be kept by a proxy or CDN."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -82,4 +81,18 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         if not request.path.startswith(("/api/docs/", "/admin/")):
             response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        cache_control = response.headers.get("Cache-Control")
+        if cache_control is None:
+            response.headers["Cache-Control"] = (
+                "private, no-store" if request.path.startswith("/api/") else "private"
+            )
+        elif cache_control.startswith("public"):
+            # A public read says the same in every language (LocaleMiddleware adds
+            # Accept-Language to Vary everywhere): one shared copy, not one per browser.
+            vary = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
+            kept = [v for v in vary if v.lower() != "accept-language"]
+            if kept:
+                response.headers["Vary"] = ", ".join(kept)
+            elif "Vary" in response.headers:
+                del response.headers["Vary"]
         return response

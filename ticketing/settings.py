@@ -133,6 +133,19 @@ else:
     REDIS_URL = ensure_running(VAR_DIR)
 CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL", REDIS_URL)
 QUEUE_KEY_PREFIX = os.environ.get("QUEUE_KEY_PREFIX", "tq:")
+# The waiting room's serving cursor (events.services.waiting_room, queueing.pulse):
+# each web process re-reads an event's pulse at most this often (seconds).
+QUEUE_PULSE_SECONDS = float(os.environ.get("QUEUE_PULSE_SECONDS", "0.25"))
+# Queue tickets: signed with this key (default: derived from SECRET_KEY); a poll with a
+# ticket older than RECHECK takes the exact path again; older than MAX_AGE: refused (401).
+QUEUE_TICKET_KEY = os.environ.get("QUEUE_TICKET_KEY") or SECRET_KEY
+QUEUE_TICKET_RECHECK_SECONDS = env_int("QUEUE_TICKET_RECHECK_SECONDS", 300)
+QUEUE_TICKET_MAX_AGE_SECONDS = env_int("QUEUE_TICKET_MAX_AGE_SECONDS", 3600)
+# A waiter silent for longer than this (no poll at all) is taken off the line when
+# reached, instead of getting a pass nobody uses (0: never).
+QUEUE_SILENT_SECONDS = env_int("QUEUE_SILENT_SECONDS", 180)
+# The longest interval the waiting room asks a client to wait between polls (far back).
+QUEUE_POLL_MAX_MS = env_int("QUEUE_POLL_MAX_MS", 30000)
 # Bounded waits: a stalled Redis answers 503 within this time, it never piles up workers.
 REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "2"))
 
@@ -167,9 +180,6 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "queueing.*": {"queue": "admission"},
     "events.tasks.*": {"queue": "admission"},
-    # An exact name beats the "booking.tasks.*" pattern: repairing the seat map belongs
-    # with admission, never behind a mail backlog.
-    "booking.tasks.reconcile_seatmaps": {"queue": "admission"},
     "booking.tasks.send_*": {"queue": "mail"},
     "booking.tasks.*": {"queue": "default"},
 }
@@ -196,6 +206,11 @@ REST_FRAMEWORK = {
         "register": os.environ.get("THROTTLE_REGISTER", "20/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # How many proxies of ours append to X-Forwarded-For in front of the app (nginx in
+    # docker-compose: 1). The client address is the one the last of them appended
+    # (accounts/login_guard.py:client_ip, DRF's throttles). 0, the default, means no
+    # proxy: REMOTE_ADDR; never None, with which DRF would believe a client-written header.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 5)),

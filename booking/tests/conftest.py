@@ -10,15 +10,15 @@ import pytest
 from events.models import Event, Seat
 from queueing.connection import get_redis
 from queueing.keys import EventKeys
-from queueing.waiting_room import admit, queue_join
+from queueing.line import line_admit, line_join
 
 
 def admit_users(event: Event, *users: Any) -> None:
     """Joins the users in order and admits all of them (a pass each); capacity is ample
     so users admitted earlier don't block them."""
     for user in users:
-        queue_join(event_id=event.pk, user_id=user.pk, sales_open_at_ms=0)
-    result = admit(event_id=event.pk, capacity=100_000, pass_seconds=event.queue_pass_seconds)
+        line_join(event_id=event.pk, user_id=user.pk, sales_open_at_ms=0)
+    result = line_admit(event_id=event.pk, capacity=100_000, pass_seconds=event.queue_pass_seconds)
     assert result.waiting == 0, result
 
 

@@ -8,8 +8,8 @@ from booking.models import Booking, BookingStatus
 from booking.tests.conftest import admit_users, expire_hold, seat_ids_of
 from conftest import make_auth_client
 from events.models import Seat, SeatStatus
-from events.selectors import seat_statuses
-from queueing.waiting_room import pass_expires_at_ms
+from events.services.seat_map import seat_map_current
+from queueing.line import pass_expires_at_ms
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_confirm_held_seats(buyer, on_sale_event, django_capture_on_commit_callb
     assert len(body["code"]) == 8
     assert set(Seat.objects.filter(pk__in=seats).values_list("status", flat=True)) == {SeatStatus.SOLD}
     # After commit: the map says sold, the holds are gone and the pass is handed back.
-    assert {seat_statuses(on_sale_event.pk)[seat] for seat in seats} == {"sold"}
+    assert {seat_map_current(on_sale_event.pk).statuses[seat] for seat in seats} == {"sold"}
     assert buyer.get(f"/api/events/{on_sale_event.pk}/holds/").json()["seat_ids"] == []
     assert pass_expires_at_ms(event_id=on_sale_event.pk, user_id=buyer.user.pk) is None
 
@@ -204,7 +204,7 @@ def test_cancel_frees_the_seats(buyer, user_factory, on_sale_event, django_captu
     seats = seat_ids_of(on_sale_event, 2)
     with django_capture_on_commit_callbacks(execute=True):
         booking = book(buyer, on_sale_event, seats)
-    assert {seat_statuses(on_sale_event.pk)[seat] for seat in seats} == {"sold"}
+    assert {seat_map_current(on_sale_event.pk).statuses[seat] for seat in seats} == {"sold"}
 
     with django_capture_on_commit_callbacks(execute=True):
         response = buyer.post(f"{BOOKINGS}{booking['code']}/cancel/")
@@ -214,7 +214,7 @@ def test_cancel_frees_the_seats(buyer, user_factory, on_sale_event, django_captu
     assert response.json()["cancelled_at"] is not None
     assert [seat["id"] for seat in response.json()["seats"]] == seats  # kept as history
     assert set(Seat.objects.filter(pk__in=seats).values_list("status", flat=True)) == {SeatStatus.AVAILABLE}
-    assert {seat_statuses(on_sale_event.pk)[seat] for seat in seats} == {"available"}
+    assert {seat_map_current(on_sale_event.pk).statuses[seat] for seat in seats} == {"available"}
     # Someone else can now hold and buy them.
     other = make_auth_client(user_factory())
     admit_users(on_sale_event, other.user)
@@ -242,13 +242,13 @@ def test_confirm_with_the_token_of_a_deleted_account_is_401(user_factory, on_sal
     cleanly (the foreign key fails), never answer 5xx."""
     from conftest import make_auth_client
     from queueing.holds import seats_hold
-    from queueing.waiting_room import admit, queue_join
+    from queueing.line import line_admit, line_join
 
     buyer = user_factory()
     client = make_auth_client(buyer)
     seat = on_sale_event.seats.first()
-    queue_join(event_id=on_sale_event.pk, user_id=buyer.pk, sales_open_at_ms=0)
-    admit(event_id=on_sale_event.pk, capacity=10, pass_seconds=600)
+    line_join(event_id=on_sale_event.pk, user_id=buyer.pk, sales_open_at_ms=0)
+    line_admit(event_id=on_sale_event.pk, capacity=10, pass_seconds=600)
     seats_hold(event_id=on_sale_event.pk, user_id=buyer.pk, seat_ids=[seat.pk], hold_seconds=60, cap=4)
     buyer.delete()
     response = client.post(

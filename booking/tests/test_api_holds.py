@@ -9,7 +9,7 @@ import pytest
 from booking.services import booking_confirm
 from booking.tests.conftest import admit_users, seat_ids_of
 from conftest import make_auth_client
-from events.selectors import seat_statuses
+from events.services.seat_map import seat_map_current
 from queueing.connection import get_redis
 from queueing.keys import EventKeys
 
@@ -31,7 +31,9 @@ def test_hold_returns_seats_and_expiry(auth_client, on_sale_event):
     assert body["seat_ids"] == seats
     expires_at = datetime.fromisoformat(body["expires_at"])
     assert expires_at.utcoffset() is not None
-    assert {seat: seat_statuses(on_sale_event.pk)[seat] for seat in seats} == {seat: "held" for seat in seats}
+    assert {seat: seat_map_current(on_sale_event.pk).statuses[seat] for seat in seats} == {
+        seat: "held" for seat in seats
+    }
     assert auth_client.get(holds_url(on_sale_event.pk)).json() == body
 
 
@@ -48,7 +50,7 @@ def test_hold_is_all_or_nothing(user_factory, on_sale_event):
     assert response.json()["seat_ids"] == [b]
     # Neither a nor c was taken by the refused request.
     assert second.get(holds_url(on_sale_event.pk)).json() == {"seat_ids": [], "expires_at": None}
-    statuses = seat_statuses(on_sale_event.pk)
+    statuses = seat_map_current(on_sale_event.pk).statuses
     assert (statuses[a], statuses[b], statuses[c]) == ("available", "held", "available")
 
 
@@ -172,7 +174,7 @@ def test_release_some_then_all(auth_client, on_sale_event):
     assert auth_client.get(holds_url(on_sale_event.pk)).json()["seat_ids"] == [a, c]
     assert auth_client.delete(holds_url(on_sale_event.pk)).status_code == 204
     assert auth_client.get(holds_url(on_sale_event.pk)).json()["seat_ids"] == []
-    assert seat_statuses(on_sale_event.pk)[a] == "available"
+    assert seat_map_current(on_sale_event.pk).statuses[a] == "available"
 
 
 def test_session_authenticated_hold_needs_csrf(client, user, on_sale_event):

@@ -133,7 +133,7 @@ def test_unsent_mails_are_requeued(user, on_sale_event, django_capture_on_commit
 
     from django.utils import timezone
 
-    from booking.services import unsent_emails_requeue
+    from booking.tasks import requeue_unsent_emails
 
     seats = seat_ids_of(on_sale_event, 1)
     held(on_sale_event, user, seats)
@@ -142,6 +142,6 @@ def test_unsent_mails_are_requeued(user, on_sale_event, django_capture_on_commit
     Booking.objects.filter(pk=booking.pk).update(confirmed_at=timezone.now() - timedelta(hours=1))
     assert mail.outbox == []
 
-    assert unsent_emails_requeue() == 1
-    assert unsent_emails_requeue() == 0
+    assert requeue_unsent_emails() == 1
+    assert requeue_unsent_emails() == 0
     assert len(mail.outbox) == 1

@@ -9,10 +9,10 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from booking.models import BookingStatus
-from booking.services import _is_transient, booking_cancel, booking_confirm, code_generate, seatmaps_reconcile
+from booking.services import _is_transient, booking_cancel, booking_confirm, code_generate
 from booking.tests.conftest import admit_users, seat_ids_of
 from events.models import Event, Seat, SeatStatus
-from events.selectors import seat_statuses
+from events.services.seat_map import seat_map_current, seat_maps_reconcile
 from queueing.connection import get_redis
 from queueing.holds import holds_get, holds_verify, seats_hold
 from queueing.keys import EventKeys
@@ -87,9 +87,9 @@ def test_reconcile_drops_holds_on_sold_seats_and_rebuilds_the_map(user, user_fac
     Seat.objects.filter(pk=a).update(status=SeatStatus.SOLD)
     get_redis().hdel(EventKeys(on_sale_event.pk).seatmap, str(c))
 
-    assert seatmaps_reconcile() == {on_sale_event.pk: 1}
+    assert seat_maps_reconcile() == {on_sale_event.pk: 1}
 
-    statuses = seat_statuses(on_sale_event.pk)
+    statuses = seat_map_current(on_sale_event.pk).statuses
     assert (statuses[a], statuses[b], statuses[c]) == ("sold", "held", "available")
     assert not holds_verify(event_id=on_sale_event.pk, user_id=user.pk, seat_ids=[a])
     assert holds_verify(event_id=on_sale_event.pk, user_id=user.pk, seat_ids=[b])
@@ -100,19 +100,19 @@ def test_reconcile_rebuilds_a_wiped_map(on_sale_event):
     Seat.objects.filter(pk__in=seat_ids_of(on_sale_event, 2)).update(status=SeatStatus.SOLD)
     get_redis().delete(EventKeys(on_sale_event.pk).seatmap)
 
-    seatmaps_reconcile()
+    seat_maps_reconcile()
 
-    assert sorted(seat_statuses(on_sale_event.pk).values()).count("sold") == 2
+    assert sorted(seat_map_current(on_sale_event.pk).statuses.values()).count("sold") == 2
 
 
 def test_reconcile_skips_events_not_on_sale(event_factory):
     event_factory(open_now=False)
 
-    assert seatmaps_reconcile() == {}
+    assert seat_maps_reconcile() == {}
 
 
 def test_periodic_tasks_are_scheduled():
     from django_celery_beat.models import PeriodicTask
 
-    task = PeriodicTask.objects.get(task="booking.tasks.reconcile_seatmaps")
+    task = PeriodicTask.objects.get(task="events.tasks.reconcile_seat_maps")
     assert (task.interval.every, task.interval.period, task.enabled) == (30, "seconds", True)

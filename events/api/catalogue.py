@@ -1,9 +1,10 @@
-"""Public catalogue API: event list, event detail, live seat map (API.md "Events")."""
+"""Public catalogue API: event list and event detail (docs/API.md "Events"). Both are the
+same for every visitor: ``Cache-Control: public, max-age=1`` lets a proxy answer the crowd."""
 
 from __future__ import annotations
 
 from django.core.cache import cache
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -14,6 +15,8 @@ from rest_framework.views import APIView
 from events import selectors
 from events.caching import event_list_key
 from ticketing.pagination import StandardPagination
+
+PUBLIC = {"Cache-Control": "public, max-age=1"}
 
 
 class EventOutputSerializer(serializers.Serializer):
@@ -57,7 +60,7 @@ class EventListApi(APIView):
             data = paginator.get_paginated_data(EventOutputSerializer(rows, many=True).data)
             # Short timeout as well as invalidation: "status" moves with the clock.
             cache.set(key, data, timeout=30)
-        return Response(data)
+        return Response(data, headers=PUBLIC)
 
 
 class EventDetailApi(APIView):
@@ -86,29 +89,4 @@ class EventDetailApi(APIView):
             "max_tickets_per_user": event.max_tickets_per_user,
             "queue": {"capacity": event.queue_capacity, "pass_seconds": event.queue_pass_seconds},
         }
-        return Response(self.OutputSerializer(row).data)
-
-
-class SeatMapApi(APIView):
-    """The live seat map. Answers 304 to a matching ``If-None-Match`` so polling pages
-    cost almost nothing while nothing changes."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
-    @extend_schema_serializer(component_name="SeatMap")
-    class OutputSerializer(serializers.Serializer):
-        event = serializers.IntegerField()
-        version = serializers.IntegerField()
-        seats = SeatOutputSerializer(many=True)
-
-    @extend_schema(responses={200: OutputSerializer, 304: None}, operation_id="events_seats")
-    def get(self, request: Request, event_id: int) -> Response:
-        if selectors.event_settings_get(event_id) is None:
-            raise Http404
-        etag, body = selectors.seat_map_json(event_id, if_none_match=request.headers.get("If-None-Match", ""))
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if body is None:
-            return Response(status=304, headers=headers)
-        # Already-encoded JSON, shared by every poll of the same version.
-        return HttpResponse(body, content_type="application/json", headers=headers)
+        return Response(self.OutputSerializer(row).data, headers=PUBLIC)

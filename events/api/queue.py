@@ -1,26 +1,51 @@
-"""Waiting-room API (API.md "Waiting room"): join, status, leave.
+"""Waiting-room API (docs/API.md "Waiting room"): join, status, leave, and the public
+serving cursor.
 
-The hottest endpoint of a rush: every waiting buyer polls it. It authenticates from the
-JWT alone (``JWTStatelessUserAuthentication``: no user row is read), reads the event
-settings from the per-process cache and makes one Redis round trip; no throttling
-(a throttle would itself cost a cache round trip) and no serializer per request (the
-body is a plain dict; the serializer below only documents it in the OpenAPI schema).
-The browser's waiting-room page polls it with its session cookie instead; session
-authentication reads the session and user rows, which is fine for that face.
+The status poll is the hottest endpoint of a rush (every waiting buyer polls it), so it
+has a lane that skips DRF's per-request machinery (request wrapping, content
+negotiation, renderer: about a third of a request's CPU when measured) and answers
+through the same services with a plain ``JsonResponse``:
+
+- a bearer-token GET/POST: the token is checked with simplejwt's stateless
+  authentication, remembered per process (``accounts.tokens``);
+- a GET carrying only a queue ticket (the waiting-room page, which has a session cookie
+  but need not read the session for this): answered from the serving cursor when the
+  ticket allows it, without touching the session or the database.
+
+Everything else (session cookie without a usable ticket, DELETE, a missing or invalid
+token) goes to ``QueueApi``, which produces the standard answers, including the 401.
+Every answer here is about one buyer: ``Cache-Control: private, no-store``.
 """
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
-from events import waiting_room
+from accounts.tokens import verified_access_tokens
+from events.selectors import EventSettings
+from events.services.waiting_room import (
+    QueueAnswer,
+    queue_answer_payload,
+    queue_cursor_get,
+    queue_join,
+    queue_leave,
+    queue_status_from_ticket,
+    queue_status_get,
+)
+from ticketing.errors import COMPACT_JSON, DomainError, domain_error_response
+
+QUEUE_TICKET_HEADER = "X-Queue-Ticket"
+_TICKET_META = "HTTP_X_QUEUE_TICKET"
+PRIVATE = {"Cache-Control": "private, no-store"}
 
 QueueStatusSerializer = inline_serializer(
     "QueueStatus",
@@ -32,13 +57,46 @@ QueueStatusSerializer = inline_serializer(
             allow_null=True, help_text="From the measured admission rate; null until it is known."
         ),
         "pass_expires_at": serializers.DateTimeField(allow_null=True, help_text="Set while active."),
-        "poll_after_ms": serializers.IntegerField(help_text="Ask again after this many milliseconds."),
+        "poll_after_ms": serializers.IntegerField(
+            help_text="Ask again after this many milliseconds (1 s near the front, up to 30 s far back)."
+        ),
         "sales_open_at": serializers.DateTimeField(),
+        "estimated": serializers.BooleanField(
+            help_text=(
+                "True when position, ahead and eta_seconds are estimates from the serving cursor "
+                "(the answer to a poll with a queue ticket from behind the cursor); false when they "
+                "were read from the line itself. The state is always exact as far as a pass goes: "
+                "only an exact answer ever says active."
+            )
+        ),
+        "queue_ticket": serializers.CharField(
+            allow_null=True,
+            help_text=(
+                "Send it back in the X-Queue-Ticket header of the next status poll (keep the newest): "
+                "polls from far back are then answered without a round trip to the line. Null when "
+                "not in line (admitted)."
+            ),
+        ),
     },
 )
 ErrorSerializer = inline_serializer(
     "QueueError", {"code": serializers.CharField(), "detail": serializers.CharField()}
 )
+TICKET_PARAMETER = OpenApiParameter(
+    QUEUE_TICKET_HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "The queue_ticket of the last answer. Forged, edited or malformed: 401 queue_ticket_invalid; "
+        "older than an hour: 401 queue_ticket_expired; another event's or buyer's: 403 "
+        "queue_ticket_mismatch. After any of these, poll once without it to get a new one."
+    ),
+)
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    response.headers["Cache-Control"] = PRIVATE["Cache-Control"]
+    return response
 
 
 class QueueApi(APIView):
@@ -57,26 +115,112 @@ class QueueApi(APIView):
         },
     )
     def post(self, request: Request, event_id: int) -> Response:
-        queue_status, event, newly_joined = waiting_room.queue_join(
-            event_id=event_id, user_id=request.user.id
-        )
+        answer, event, newly_joined = queue_join(event_id=event_id, user_id=request.user.id)
         return Response(
-            waiting_room.queue_status_payload(queue_status, event=event),
+            queue_answer_payload(answer, event=event),
             status=status.HTTP_201_CREATED if newly_joined else status.HTTP_200_OK,
+            headers=PRIVATE,
         )
 
     @extend_schema(
         operation_id="events_queue_status",
+        parameters=[TICKET_PARAMETER],
         responses={
             200: QueueStatusSerializer,
+            401: OpenApiResponse(
+                ErrorSerializer, description="`queue_ticket_invalid` or `queue_ticket_expired`."
+            ),
+            403: OpenApiResponse(ErrorSerializer, description="`queue_ticket_mismatch`."),
             404: OpenApiResponse(ErrorSerializer, description="`not_in_queue` or `not_found`."),
         },
     )
     def get(self, request: Request, event_id: int) -> Response:
-        queue_status, event = waiting_room.queue_status_get(event_id=event_id, user_id=request.user.id)
-        return Response(waiting_room.queue_status_payload(queue_status, event=event))
+        answer, event = queue_status_get(
+            event_id=event_id, user_id=request.user.id, ticket=request.META.get(_TICKET_META)
+        )
+        return Response(queue_answer_payload(answer, event=event), headers=PRIVATE)
 
     @extend_schema(operation_id="events_queue_leave", request=None, responses={204: None})
     def delete(self, request: Request, event_id: int) -> Response:
-        waiting_room.queue_leave(event_id=event_id, user_id=request.user.id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        queue_leave(event_id=event_id, user_id=request.user.id)
+        return Response(status=status.HTTP_204_NO_CONTENT, headers=PRIVATE)
+
+
+_full_view = QueueApi.as_view()
+
+
+def _bearer_user_id(request: HttpRequest) -> int | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header.startswith("Bearer "):
+        return None
+    return verified_access_tokens.user_id(header[7:].strip().encode())
+
+
+@csrf_exempt  # bearer-token requests and ticket-only reads; cookie-authenticated writes go to QueueApi
+def queue_endpoint(request: HttpRequest, event_id: int) -> HttpResponse:
+    method = request.method
+    if method not in ("GET", "POST"):
+        return _full_view(request, event_id=event_id)
+    ticket = request.META.get(_TICKET_META)
+    try:
+        if "HTTP_AUTHORIZATION" not in request.META:
+            if method == "GET" and ticket:
+                found = queue_status_from_ticket(event_id=event_id, ticket=ticket)
+                if found is not None:
+                    answer, event = found
+                    return _answer(answer, event, code=200)
+            return _full_view(request, event_id=event_id)
+        user_id = _bearer_user_id(request)
+        if user_id is None:
+            return _full_view(request, event_id=event_id)
+        if method == "POST":
+            answer, event, newly_joined = queue_join(event_id=event_id, user_id=user_id)
+            return _answer(answer, event, code=201 if newly_joined else 200)
+        answer, event = queue_status_get(event_id=event_id, user_id=user_id, ticket=ticket)
+        return _answer(answer, event, code=200)
+    except DomainError as error:
+        return _private(domain_error_response(error))
+
+
+def _answer(answer: QueueAnswer, event: EventSettings, *, code: int) -> JsonResponse:
+    return JsonResponse(
+        queue_answer_payload(answer, event=event),
+        status=code,
+        headers=PRIVATE,
+        json_dumps_params=COMPACT_JSON,
+    )
+
+
+# drf-spectacular documents the URL through the DRF view it stands for.
+queue_endpoint.cls = QueueApi  # type: ignore[attr-defined]
+queue_endpoint.initkwargs = {}  # type: ignore[attr-defined]
+
+
+class QueueCursorApi(APIView):
+    """The serving cursor: public, the same for everyone, cacheable for a second."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        operation_id="events_queue_cursor",
+        responses={
+            200: inline_serializer(
+                "QueueCursor",
+                {
+                    "event": serializers.IntegerField(),
+                    "serving": serializers.IntegerField(
+                        help_text="The highest arrival number taken off the line so far."
+                    ),
+                    "waiting": serializers.IntegerField(),
+                    "admitted_per_second": serializers.FloatField(),
+                    "sold_out": serializers.BooleanField(),
+                    "paused": serializers.BooleanField(),
+                    "updated_at": serializers.DateTimeField(),
+                },
+            ),
+            404: OpenApiResponse(ErrorSerializer, description="`not_found`: unknown event."),
+        },
+    )
+    def get(self, request: Request, event_id: int) -> Response:
+        return Response(queue_cursor_get(event_id=event_id), headers={"Cache-Control": "public, max-age=1"})

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.models import Event
-from events.rush_control import (
+from events.services.rush_control import (
     CAPACITY_MAX,
     CAPACITY_MIN,
     PASS_SECONDS_MAX,
@@ -55,6 +55,12 @@ class RushControlApi(APIView):
         pass_seconds = serializers.IntegerField()
         paused = serializers.BooleanField()
         admitted_total = serializers.IntegerField()
+        dropped_total = serializers.IntegerField(
+            help_text="Waiters who went silent (page closed) and were taken off the line when reached."
+        )
+        serving = serializers.IntegerField(
+            help_text="The serving cursor: the highest arrival number taken off the line."
+        )
         admitted_per_second = serializers.FloatField()
         held_seats = serializers.IntegerField()
         sold_seats = serializers.IntegerField()

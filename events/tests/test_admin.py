@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from events.models import Event, RushControlChange, Seat
-from queueing.seatmap import seatmap_read
-from queueing.waiting_room import control_get
+from queueing.line import controls_get
+from queueing.tests.helpers import seat_statuses
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_generate_seats_by_section_with_grade_and_price(
         Decimal("88000.50")
     }
     # The live seat map follows at once (on commit).
-    assert len(seatmap_read(event_id=event.pk)) == 26
+    assert len(seat_statuses(event_id=event.pk)) == 26
 
     # Generating the same block again keeps the existing seats.
     with django_capture_on_commit_callbacks(execute=True):
@@ -172,6 +172,6 @@ def test_queue_settings_edited_in_the_admin_reach_the_live_queue(admin_client, s
     assert response.status_code == 302, response.context["adminform"].form.errors
     on_sale_event.refresh_from_db()
     assert on_sale_event.queue_capacity == 12
-    assert control_get(event_id=on_sale_event.pk)["capacity"] == 12
+    assert controls_get(event_id=on_sale_event.pk)["capacity"] == 12
     change = RushControlChange.objects.get()
     assert change.changed_by == staff_user and change.changes == {"capacity": [100, 12]}

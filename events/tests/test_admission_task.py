@@ -25,12 +25,12 @@ from django_celery_beat.models import PeriodicTask
 from accounts.models import User
 from events.caching import invalidate_event
 from events.models import Event
-from events.rush_control import rush_control_update
+from events.services.rush_control import rush_control_update
 from events.tasks import ADMISSION_TASK_NAME, admit_on_sale_events
 from queueing.connection import get_redis
 from queueing.keys import EventKeys
-from queueing.seatmap import seatmap_exists
-from queueing.waiting_room import queue_join, queue_status, rush_figures
+from queueing.line import line_join, line_status, rush_figures
+from queueing.tests.helpers import seatmap_exists
 from ticketing.celery import app as celery_app
 
 OPEN = 0  # sales_open_at_ms in the past: a normal arrival
@@ -40,11 +40,11 @@ schedule_migration = importlib.import_module("events.migrations.0002_admission_p
 
 def join(event: Event, user_ids: list[int], *, sales_open_at_ms: int = OPEN) -> None:
     for user_id in user_ids:
-        queue_join(event_id=event.pk, user_id=user_id, sales_open_at_ms=sales_open_at_ms)
+        line_join(event_id=event.pk, user_id=user_id, sales_open_at_ms=sales_open_at_ms)
 
 
 def states(event: Event, user_ids: list[int]) -> list[str]:
-    return [queue_status(event_id=event.pk, user_id=user_id).state for user_id in user_ids]
+    return [line_status(event_id=event.pk, user_id=user_id).state for user_id in user_ids]
 
 
 @pytest.mark.django_db

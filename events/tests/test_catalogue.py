@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from events.models import Seat, SeatStatus
-from events.services import SectionSpec, row_labels
+from events.services.catalogue import SectionSpec, row_labels
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from conftest import make_auth_client
 from events.models import Seat, SeatStatus
-from events.selectors import seatmap_rebuild
-from events.waiting_room import POLL_MAX_MS, POLL_MIN_MS, poll_after_ms
-from queueing.waiting_room import QueueStatus, admit
+from events.services.seat_map import seat_map_rebuild
+from events.services.waiting_room import POLL_MIN_MS, QueueAnswer, poll_after_ms
+from queueing.line import line_admit
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,10 @@ STATUS_FIELDS = {
     "pass_expires_at",
     "poll_after_ms",
     "sales_open_at",
+    "estimated",
+    "queue_ticket",
 }
+POLL_MAX_MS = 30_000  # settings.QUEUE_POLL_MAX_MS
 
 
 def queue_url(event_id: int) -> str:
@@ -36,8 +39,10 @@ def queue_url(event_id: int) -> str:
 def sell_out(event) -> None:
     """Every seat sold in the database and the map; one admission run notices it."""
     Seat.objects.filter(event=event).update(status=SeatStatus.SOLD)
-    seatmap_rebuild(event.pk)
-    result = admit(event_id=event.pk, capacity=event.queue_capacity, pass_seconds=event.queue_pass_seconds)
+    seat_map_rebuild(event.pk)
+    result = line_admit(
+        event_id=event.pk, capacity=event.queue_capacity, pass_seconds=event.queue_pass_seconds
+    )
     assert result.sold_out
 
 
@@ -142,7 +147,7 @@ def test_eta_is_null_before_any_admission_and_a_number_after(user_factory, on_sa
     last = clients[-1]
     assert last.get(queue_url(on_sale_event.pk)).json()["eta_seconds"] is None
 
-    result = admit(event_id=on_sale_event.pk, capacity=2, pass_seconds=600)
+    result = line_admit(event_id=on_sale_event.pk, capacity=2, pass_seconds=600)
     assert result.admitted == 2
     body = last.get(queue_url(on_sale_event.pk)).json()
     assert body["state"] == "waiting" and body["position"] == 2 and body["ahead"] == 1
@@ -151,7 +156,7 @@ def test_eta_is_null_before_any_admission_and_a_number_after(user_factory, on_sa
 
 def test_admitted_buyer_is_active_with_a_pass_expiry_with_offset(auth_client, on_sale_event):
     auth_client.post(queue_url(on_sale_event.pk))
-    admit(event_id=on_sale_event.pk, capacity=1, pass_seconds=600)
+    line_admit(event_id=on_sale_event.pk, capacity=1, pass_seconds=600)
     body = auth_client.get(queue_url(on_sale_event.pk)).json()
     assert body["state"] == "active"
     assert body["position"] is None and body["ahead"] is None and body["eta_seconds"] is None
@@ -176,15 +181,15 @@ def test_joining_before_sales_open_is_allowed(auth_client, event_factory):
 
 
 def test_poll_interval_is_fast_near_the_front_and_slow_far_back():
-    def waiting(ahead: int, eta: int | None) -> QueueStatus:
-        return QueueStatus("waiting", ahead + 1, ahead, None, 0.0, eta)
+    def waiting(ahead: int, eta: int | None) -> QueueAnswer:
+        return QueueAnswer("waiting", ahead + 1, ahead, eta, None, estimated=False, ticket=None)
 
     opened = {"sales_open_at_ms": 0, "now_ms": 10_000}
     assert poll_after_ms(waiting(0, None), **opened) == POLL_MIN_MS
     assert poll_after_ms(waiting(10_000, None), **opened) == POLL_MAX_MS
     assert poll_after_ms(waiting(10_000, 2), **opened) == POLL_MIN_MS  # fast admission: soon
     assert POLL_MIN_MS < poll_after_ms(waiting(200, None), **opened) < POLL_MAX_MS
-    active = QueueStatus("active", None, None, 1, 0.0, None)
+    active = QueueAnswer("active", None, None, None, 1, estimated=False, ticket=None)
     assert poll_after_ms(active, **opened) == POLL_MIN_MS
 
 
@@ -251,7 +256,7 @@ def test_page_leave_takes_the_buyer_out(client, user, on_sale_event):
 def test_page_shows_admission_and_the_way_to_the_seat_picker(client, user, on_sale_event):
     client.force_login(user)
     client.post(page_url(on_sale_event.pk), {"action": "join"})
-    admit(event_id=on_sale_event.pk, capacity=1, pass_seconds=600)
+    line_admit(event_id=on_sale_event.pk, capacity=1, pass_seconds=600)
     html = client.get(page_url(on_sale_event.pk)).content.decode()
     assert 'data-state="active"' in html
     assert f'href="/events/{on_sale_event.pk}/pick/"' in html

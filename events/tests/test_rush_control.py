@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from conftest import make_auth_client
 from events.models import Event, RushControlChange, Seat, SeatStatus
-from events.rush_control import rush_control_update
-from events.selectors import seatmap_rebuild
+from events.services.rush_control import rush_control_update
+from events.services.seat_map import seat_map_rebuild
 from events.tasks import admit_on_sale_events
-from queueing.waiting_room import admit, control_get, queue_join
+from queueing.line import controls_get, line_admit, line_join
 from ticketing.errors import DomainError
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def staff_client(staff_user):
 def test_staff_see_live_figures(staff_client, event_factory):
     event = event_factory(capacity=2, pass_seconds=300)
     for user_id in (1, 2, 3):
-        queue_join(event_id=event.pk, user_id=user_id, sales_open_at_ms=0)
+        line_join(event_id=event.pk, user_id=user_id, sales_open_at_ms=0)
     admit_on_sale_events()
     response = staff_client.get(rush_url(event.pk))
     assert response.status_code == 200
@@ -80,7 +80,7 @@ def test_unknown_event_is_404(staff_client):
 
 
 def test_pause_is_applied_and_audit_logged(staff_client, staff_user, on_sale_event):
-    queue_join(event_id=on_sale_event.pk, user_id=7, sales_open_at_ms=0)
+    line_join(event_id=on_sale_event.pk, user_id=7, sales_open_at_ms=0)
     response = staff_client.patch(rush_url(on_sale_event.pk), {"paused": True}, format="json")
     assert response.status_code == 200
     assert response.json()["paused"] is True
@@ -99,7 +99,7 @@ def test_capacity_and_pass_length_persist_on_the_event(staff_client, event_facto
     assert response.json()["capacity"] == 5 and response.json()["pass_seconds"] == 120
     event.refresh_from_db()
     assert (event.queue_capacity, event.queue_pass_seconds) == (5, 120)
-    assert control_get(event_id=event.pk)["capacity"] == 5
+    assert controls_get(event_id=event.pk)["capacity"] == 5
     assert RushControlChange.objects.get().changes == {"capacity": [100, 5], "pass_seconds": [600, 120]}
 
 
@@ -149,19 +149,19 @@ def test_session_staff_must_send_the_csrf_token(staff_user, on_sale_event):
 
 def test_shuffle_seed_is_published_only_after_the_sale(staff_client, event_factory):
     event = event_factory(sections=["A"], rows=1, seats_per_row=2)
-    admit(event_id=event.pk, capacity=1, pass_seconds=60, shuffle_seed=12345)
+    line_admit(event_id=event.pk, capacity=1, pass_seconds=60, shuffle_seed=12345)
     assert staff_client.get(rush_url(event.pk)).json()["shuffle_seed"] is None
 
     Seat.objects.filter(event=event).update(status=SeatStatus.SOLD)
-    seatmap_rebuild(event.pk)
-    admit(event_id=event.pk, capacity=1, pass_seconds=60)
+    seat_map_rebuild(event.pk)
+    line_admit(event_id=event.pk, capacity=1, pass_seconds=60)
     body = staff_client.get(rush_url(event.pk)).json()
     assert body["sold_out"] is True and body["shuffle_seed"] == 12345
 
 
 def test_shuffle_seed_is_published_after_sales_close(staff_client, event_factory):
     event = event_factory()
-    admit(event_id=event.pk, capacity=1, pass_seconds=60, shuffle_seed=777)
+    line_admit(event_id=event.pk, capacity=1, pass_seconds=60, shuffle_seed=777)
     Event.objects.filter(pk=event.pk).update(sales_close_at=timezone.now() - timedelta(seconds=1))
     assert staff_client.get(rush_url(event.pk)).json()["shuffle_seed"] == 777
 

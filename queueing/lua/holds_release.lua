@@ -1,8 +1,10 @@
 --[[ holds_release: a user lets go of held seats (compare token).
 
-KEYS[1]       seatmap     hash    seat id -> "a" | "s" | "h:<expiry_ms>"
-KEYS[2]       holds:USER  set     seat ids + one "deadline:<ms>" marker
-KEYS[3..n+2]  seat:S      string  hold of seat S, for the listed seats (none in "all" mode)
+KEYS[1]       seatmap          hash    seat id -> "a" | "s" | "h:<expiry_ms>"
+KEYS[2]       holds:USER       set     seat ids + one "deadline:<ms>" marker
+KEYS[3]       hold_expiries    zset    member seat id, score hold deadline (ms)
+KEYS[4]       seatmap_version  string  the seat map's version
+KEYS[5..n+4]  seat:S           string  hold of seat S, for the listed seats (none in "all" mode)
 ARGV[1] holder token (the user id)
 ARGV[2] seat key prefix (prefix .. seat id == seat key; used in "all" mode)
 ARGV[3] "all" (every seat in holds:USER) | "listed" (the seat ids below)
@@ -31,7 +33,7 @@ if ARGV[3] == 'all' then
 else
   for i = 4, #ARGV do
     seats[#seats + 1] = ARGV[i]
-    seat_keys[#seat_keys + 1] = KEYS[i - 1]
+    seat_keys[#seat_keys + 1] = KEYS[i + 1]
   end
 end
 
@@ -40,6 +42,7 @@ local released = 0
 for i, seat in ipairs(seats) do
   if redis.call('GET', seat_keys[i]) == token then
     redis.call('DEL', seat_keys[i])
+    redis.call('ZREM', KEYS[3], seat)
     released = released + 1
     if has_map then
       local current = redis.call('HGET', KEYS[1], seat)
@@ -48,4 +51,5 @@ for i, seat in ipairs(seats) do
   end
   redis.call('SREM', KEYS[2], seat)
 end
+if released > 0 and has_map then redis.call('INCR', KEYS[4]) end
 return released

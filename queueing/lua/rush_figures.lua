@@ -29,7 +29,7 @@ if has_map == 1 then
   for _, value in ipairs(redis.call('HVALS', KEYS[4])) do
     if value == 's' then
       sold = sold + 1
-    elseif string.sub(value, 1, 2) == 'h:' and tonumber(string.sub(value, 3)) > now_ms then
+    elseif string.sub(value, 1, 2) == 'h:' and tonumber(string.sub(value, 3)) >= now_ms then
       held = held + 1
     else
       available = available + 1

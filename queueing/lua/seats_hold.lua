@@ -1,9 +1,11 @@
 --[[ seats_hold: hold all requested seats for a user, or none.
 
-KEYS[1]       active       zset    member user id, score pass expiry (ms)
-KEYS[2]       seatmap      hash    seat id -> "a" | "s" | "h:<expiry_ms>"
-KEYS[3]       holds:USER   set     seat ids held + one "deadline:<ms>" marker; PEXPIREAT deadline
-KEYS[4..n+3]  seat:S       string  hold of seat S (same order as the seat ids in ARGV)
+KEYS[1]       active           zset    member user id, score pass expiry (ms)
+KEYS[2]       seatmap          hash    seat id -> "a" | "s" | "h:<expiry_ms>"
+KEYS[3]       holds:USER       set     seat ids held + one "deadline:<ms>" marker; PEXPIREAT deadline
+KEYS[4]       hold_expiries    zset    member seat id, score hold deadline (ms)
+KEYS[5]       seatmap_version  string  the seat map's version (moves when a seat is taken)
+KEYS[6..n+5]  seat:S           string  hold of seat S (same order as the seat ids in ARGV)
 ARGV[1] holder token (the user id)
 ARGV[2] hold length in ms (used only when the user has no live deadline)
 ARGV[3] per-user cap (seats held at once)
@@ -22,7 +24,7 @@ resets the countdown.
 
 Why atomic: checking that every seat is free and taking them all must be one step, or
 two users could each take part of the other's selection (or the same seat); the cap
-count and the seat map write must agree with the keys actually set.
+count, the seat map, its version and the expiry index must agree with the keys set.
 ]]
 
 local t = redis.call('TIME')
@@ -58,7 +60,7 @@ if #invalid > 0 then return err('invalid_seats', invalid) end
 -- The seat key is the lock; the map only adds "sold" (a sold seat has no key).
 local taken, new_seats = {}, {}
 for i = 1, seat_count do
-  local holder = redis.call('GET', KEYS[3 + i])
+  local holder = redis.call('GET', KEYS[5 + i])
   if map_values[i] == 's' or (holder and holder ~= token) then
     taken[#taken + 1] = seat_ids[i]
   elseif not holder then
@@ -94,11 +96,13 @@ end
 local ttl = deadline - now_ms
 local map_value = 'h:' .. string.format('%d', deadline)
 for _, i in ipairs(new_seats) do
-  redis.call('SET', KEYS[3 + i], token, 'PX', ttl, 'NX')
+  redis.call('SET', KEYS[5 + i], token, 'PX', ttl, 'NX')
   redis.call('SADD', KEYS[3], seat_ids[i])
   redis.call('HSET', KEYS[2], seat_ids[i], map_value)
+  redis.call('ZADD', KEYS[4], deadline, seat_ids[i])
   live[#live + 1] = seat_ids[i]
 end
+if #new_seats > 0 then redis.call('INCR', KEYS[5]) end
 redis.call('PEXPIREAT', KEYS[3], deadline)
 
 local reply = {'ok', deadline}

@@ -22,8 +22,9 @@ from queueing.holds import (
     seats_hold,
 )
 from queueing.keys import EventKeys
-from queueing.seatmap import seatmap_load, seatmap_read
-from queueing.tests.helpers import admit_users, expire_pass, redis_now_ms
+from queueing.pulse import pulse_read
+from queueing.seatmap import seatmap_load
+from queueing.tests.helpers import admit_users, expire_pass, redis_now_ms, seat_statuses
 
 EVENT = 1
 
@@ -52,7 +53,7 @@ def test_a_hold_needs_a_live_pass(seats: list[int]) -> None:
     admit_users(event_id=EVENT, user_ids=[1])
     expire_pass(event_id=EVENT, user_id=1)
     assert refused(1, [1]).code == "not_admitted"
-    assert seatmap_read(event_id=EVENT)[1] == "available"
+    assert seat_statuses(event_id=EVENT)[1] == "available"
 
 
 def test_hold_is_all_or_nothing(seats: list[int]) -> None:
@@ -63,7 +64,7 @@ def test_hold_is_all_or_nothing(seats: list[int]) -> None:
     assert (error.code, sorted(error.seat_ids)) == ("seat_unavailable", [2, 10])
     # Seat 3 was free but is not taken: all or nothing.
     assert holds_get(event_id=EVENT, user_id=2) == Hold(seat_ids=[], expires_at_ms=None)
-    assert seatmap_read(event_id=EVENT)[3] == "available"
+    assert seat_statuses(event_id=EVENT)[3] == "available"
     assert get_redis().get(EventKeys(EVENT).seat(3)) is None
 
 
@@ -107,13 +108,19 @@ def test_a_new_deadline_starts_after_the_old_one_has_passed(seats: list[int]) ->
     assert second.seat_ids == [2]
 
 
-def test_an_expired_hold_reads_available_without_any_write(seats: list[int]) -> None:
+def test_an_expired_hold_turns_available_and_moves_the_version_without_anybodys_write(
+    seats: list[int],
+) -> None:
     admit_users(event_id=EVENT, user_ids=[1, 2])
     hold(1, [5], hold_seconds=1)
-    assert seatmap_read(event_id=EVENT)[5] == "held"
+    held = pulse_read(event_id=EVENT).seat_version
+    assert seat_statuses(event_id=EVENT)[5] == "held"
     time.sleep(1.1)
-    assert seatmap_read(event_id=EVENT)[5] == "available"
-    assert get_redis().hget(EventKeys(EVENT).seatmap, "5").startswith("h:")  # nothing rewrote it
+    # Nobody wrote; the next O(1) version check sweeps the lapsed hold.
+    assert get_redis().hget(EventKeys(EVENT).seatmap, "5").startswith("h:")
+    assert pulse_read(event_id=EVENT).seat_version == held + 1
+    assert get_redis().hget(EventKeys(EVENT).seatmap, "5") == "a"
+    assert seat_statuses(event_id=EVENT)[5] == "available"
     assert not holds_verify(event_id=EVENT, user_id=1, seat_ids=[5])
     assert hold(2, [5]).seat_ids == [5]  # and it can be taken again
 
@@ -123,13 +130,13 @@ def test_release_compares_the_token(seats: list[int]) -> None:
     hold(1, [1, 2])
     holds_release(event_id=EVENT, user_id=2, seat_ids=[1, 2])  # not theirs
     assert holds_verify(event_id=EVENT, user_id=1, seat_ids=[1, 2])
-    assert seatmap_read(event_id=EVENT)[1] == "held"
+    assert seat_statuses(event_id=EVENT)[1] == "held"
     holds_release(event_id=EVENT, user_id=1, seat_ids=[1])
     assert holds_get(event_id=EVENT, user_id=1).seat_ids == [2]
-    assert seatmap_read(event_id=EVENT)[1] == "available"
+    assert seat_statuses(event_id=EVENT)[1] == "available"
     holds_release(event_id=EVENT, user_id=1)  # all of them
     assert holds_get(event_id=EVENT, user_id=1).seat_ids == []
-    assert seatmap_read(event_id=EVENT)[2] == "available"
+    assert seat_statuses(event_id=EVENT)[2] == "available"
 
 
 def test_release_of_an_expired_hold_retaken_by_someone_else_keeps_theirs(seats: list[int]) -> None:
@@ -139,7 +146,7 @@ def test_release_of_an_expired_hold_retaken_by_someone_else_keeps_theirs(seats: 
     hold(2, [1])
     holds_release(event_id=EVENT, user_id=1)
     assert holds_verify(event_id=EVENT, user_id=2, seat_ids=[1])
-    assert seatmap_read(event_id=EVENT)[1] == "held"
+    assert seat_statuses(event_id=EVENT)[1] == "held"
 
 
 def test_verify_and_consume(seats: list[int]) -> None:
@@ -149,7 +156,7 @@ def test_verify_and_consume(seats: list[int]) -> None:
     assert not holds_verify(event_id=EVENT, user_id=2, seat_ids=[1])
     assert not holds_verify(event_id=EVENT, user_id=1, seat_ids=[1, 4])
     holds_consume(event_id=EVENT, user_id=1, seat_ids=[1, 2])
-    seat_map = seatmap_read(event_id=EVENT)
+    seat_map = seat_statuses(event_id=EVENT)
     assert (seat_map[1], seat_map[2], seat_map[3]) == ("sold", "sold", "held")
     assert holds_get(event_id=EVENT, user_id=1) == Hold(seat_ids=[3], expires_at_ms=first.expires_at_ms)
     assert refused(2, [1]).code == "seat_unavailable"
@@ -161,7 +168,7 @@ def test_the_reconciler_drops_holds_on_sold_seats(seats: list[int]) -> None:
     admit_users(event_id=EVENT, user_ids=[1])
     hold(1, [1, 2])
     holds_drop_for_seats(event_id=EVENT, seat_ids=[1])
-    assert seatmap_read(event_id=EVENT)[1] == "sold"
+    assert seat_statuses(event_id=EVENT)[1] == "sold"
     assert holds_get(event_id=EVENT, user_id=1).seat_ids == [2]
     assert hold(1, [3, 4, 5], cap=4).seat_ids == [2, 3, 4, 5]  # the dropped seat no longer counts
 

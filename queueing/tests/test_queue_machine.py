@@ -14,8 +14,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from queueing.connection import get_redis
 from queueing.keys import EventKeys
+from queueing.line import line_admit, line_join, line_leave, line_status, pass_release
 from queueing.tests.helpers import OPEN, expire_pass, redis_now_ms, waiting_order
-from queueing.waiting_room import admit, pass_release, queue_join, queue_leave, queue_status
 
 USERS = st.integers(min_value=1, max_value=8)
 _event_ids = itertools.count(1000)
@@ -36,7 +36,7 @@ class WaitingRoomMachine(RuleBasedStateMachine):
 
     @rule(user=USERS)
     def join(self, user: int) -> None:
-        status, newly_joined = queue_join(event_id=self.event_id, user_id=user, sales_open_at_ms=OPEN)
+        status, newly_joined = line_join(event_id=self.event_id, user_id=user, sales_open_at_ms=OPEN)
         if user in self.live:
             assert (status.state, newly_joined) == ("active", False)
         elif user in self.waiting:
@@ -51,7 +51,7 @@ class WaitingRoomMachine(RuleBasedStateMachine):
 
     @rule(user=USERS)
     def leave(self, user: int) -> None:
-        queue_leave(event_id=self.event_id, user_id=user)
+        line_leave(event_id=self.event_id, user_id=user)
         if user in self.waiting:
             self.waiting.remove(user)
         self.live.discard(user)
@@ -59,7 +59,7 @@ class WaitingRoomMachine(RuleBasedStateMachine):
 
     @rule()
     def run_admission(self) -> None:
-        result = admit(event_id=self.event_id, capacity=self.capacity, pass_seconds=600)
+        result = line_admit(event_id=self.event_id, capacity=self.capacity, pass_seconds=600)
         assert result.expired == len(self.expired)
         self.expired.clear()
         count = max(0, min(self.capacity - len(self.live), len(self.waiting)))
@@ -84,7 +84,7 @@ class WaitingRoomMachine(RuleBasedStateMachine):
     def redis_matches_the_model(self) -> None:
         assert waiting_order(event_id=self.event_id) == self.waiting
         for user in range(1, 9):
-            status = queue_status(event_id=self.event_id, user_id=user)
+            status = line_status(event_id=self.event_id, user_id=user)
             if user in self.live:
                 assert status.state == "active"
             elif user in self.waiting:

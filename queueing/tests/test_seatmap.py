@@ -5,14 +5,14 @@ import pytest
 from queueing.connection import get_redis
 from queueing.holds import holds_verify, seats_hold
 from queueing.keys import EventKeys
-from queueing.seatmap import seatmap_exists, seatmap_load, seatmap_mark, seatmap_read
-from queueing.tests.helpers import admit_users
+from queueing.seatmap import seatmap_load, seatmap_mark
+from queueing.tests.helpers import admit_users, seat_statuses, seatmap_exists
 
 EVENT = 1
 
 
 def test_a_missing_map_reads_none_and_marks_write_nothing() -> None:
-    assert seatmap_read(event_id=EVENT) is None
+    assert seat_statuses(event_id=EVENT) is None
     assert not seatmap_exists(event_id=EVENT)
     seatmap_mark(event_id=EVENT, seat_ids=[1], status="sold")
     assert not seatmap_exists(event_id=EVENT)  # no partial map posing as a whole one
@@ -22,7 +22,7 @@ def test_load_replaces_the_whole_map() -> None:
     seatmap_load(event_id=EVENT, statuses={1: "available", 2: "sold", 3: "available"})
     seatmap_load(event_id=EVENT, statuses={1: "sold", 4: "available"})
     assert seatmap_exists(event_id=EVENT)
-    assert seatmap_read(event_id=EVENT) == {1: "sold", 4: "available"}
+    assert seat_statuses(event_id=EVENT) == {1: "sold", 4: "available"}
 
 
 def test_load_keeps_live_holds_unless_the_database_says_sold() -> None:
@@ -30,19 +30,19 @@ def test_load_keeps_live_holds_unless_the_database_says_sold() -> None:
     admit_users(event_id=EVENT, user_ids=[7])
     seats_hold(event_id=EVENT, user_id=7, seat_ids=[1, 2], hold_seconds=60, cap=4)
     seatmap_load(event_id=EVENT, statuses={1: "available", 2: "sold", 3: "available"})
-    assert seatmap_read(event_id=EVENT) == {1: "held", 2: "sold", 3: "available"}
+    assert seat_statuses(event_id=EVENT) == {1: "held", 2: "sold", 3: "available"}
     assert holds_verify(event_id=EVENT, user_id=7, seat_ids=[1])
 
 
 def test_mark_sold_and_available_but_never_over_a_live_hold() -> None:
     seatmap_load(event_id=EVENT, statuses={1: "available", 2: "available", 3: "available"})
     seatmap_mark(event_id=EVENT, seat_ids=[1, 2], status="sold")
-    assert seatmap_read(event_id=EVENT) == {1: "sold", 2: "sold", 3: "available"}
+    assert seat_statuses(event_id=EVENT) == {1: "sold", 2: "sold", 3: "available"}
     seatmap_mark(event_id=EVENT, seat_ids=[2], status="available")
     admit_users(event_id=EVENT, user_ids=[7])
     seats_hold(event_id=EVENT, user_id=7, seat_ids=[3], hold_seconds=60, cap=4)
     seatmap_mark(event_id=EVENT, seat_ids=[3, 99], status="available")
-    assert seatmap_read(event_id=EVENT) == {1: "sold", 2: "available", 3: "held"}
+    assert seat_statuses(event_id=EVENT) == {1: "sold", 2: "available", 3: "held"}
     assert not get_redis().hexists(EventKeys(EVENT).seatmap, "99")
 
 
@@ -56,4 +56,4 @@ def test_statuses_are_validated() -> None:
 def test_a_large_map_loads_in_one_script() -> None:
     statuses = {seat_id: ("sold" if seat_id % 3 == 0 else "available") for seat_id in range(1, 20_001)}
     seatmap_load(event_id=EVENT, statuses=statuses)
-    assert seatmap_read(event_id=EVENT) == statuses
+    assert seat_statuses(event_id=EVENT) == statuses

@@ -1,6 +1,8 @@
 // Waiting room: follows the queue status API at the interval the server suggests
-// (poll_after_ms), moves on to seat selection when admitted. Configuration and every
-// visible text come from data- attributes of #waiting-room (no inline script: CSP).
+// (poll_after_ms), moves on to seat selection when admitted. Each poll sends the queue
+// ticket of the last answer (X-Queue-Ticket): from far back the server answers it from
+// the serving cursor, without looking the buyer up. Configuration and every visible text
+// come from data- attributes of #waiting-room (no inline script: CSP).
 (() => {
   "use strict";
 
@@ -15,6 +17,8 @@
   const startKey = `queue-start-position:${cfg.eventId}`;
 
   let state = cfg.state;
+  let ticket = cfg.queueTicket || "";
+  let estimated = cfg.estimated === "1";
   let timer = null;
   let failures = 0;
   let stopped = false;
@@ -69,9 +73,12 @@
     const preopen = root.querySelector('[data-panel="preopen"]');
     if (preopen && body.sales_open_at) preopen.hidden = Date.parse(body.sales_open_at) <= Date.now();
 
+    if (body.queue_ticket) ticket = body.queue_ticket;
+    estimated = Boolean(body.estimated);
     if (state === "waiting") {
-      setText("position", numberFormat.format(body.position));
-      setText("ahead", numberFormat.format(body.ahead));
+      const about = (n) => (estimated ? fill(cfg.msgAbout, { n: numberFormat.format(n) }) : numberFormat.format(n));
+      setText("position", about(body.position));
+      setText("ahead", about(body.ahead));
       setText("eta", etaText(body.eta_seconds));
       const start = startPosition(body.position);
       const percent = start > 1 ? Math.round(((start - body.position) / (start - 1)) * 100) : 100;
@@ -106,6 +113,15 @@
     timer = window.setTimeout(poll, Math.min(Math.max(jittered, MIN_POLL_MS), MAX_POLL_MS));
   }
 
+  async function ticketRefused(response) {
+    try {
+      const body = await response.clone().json();
+      return typeof body.code === "string" && body.code.startsWith("queue_ticket_");
+    } catch (error) {
+      return false;
+    }
+  }
+
   function retryAfterMs(response, fallback) {
     const seconds = Number(response.headers.get("Retry-After"));
     return seconds > 0 ? seconds * 1000 : fallback;
@@ -117,12 +133,10 @@
     if (stopped || inFlight) return;
     let response;
     inFlight = true;
+    const headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
+    if (ticket) headers["X-Queue-Ticket"] = ticket;
     try {
-      response = await fetch(cfg.statusUrl, {
-        credentials: "same-origin",
-        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-        cache: "no-store",
-      });
+      response = await fetch(cfg.statusUrl, { credentials: "same-origin", headers, cache: "no-store" });
     } catch (error) {
       inFlight = false;
       failures += 1;
@@ -151,6 +165,10 @@
       state = "none";
       showPanel("none");
       stop();
+    } else if ((response.status === 401 || response.status === 403) && ticket && (await ticketRefused(response))) {
+      // An old or foreign ticket: ask once without it; that answer carries a new one.
+      ticket = "";
+      schedule(0);
     } else if (response.status === 401 || response.status === 403) {
       setText("connection", cfg.msgLoggedOut);
       stop();

@@ -34,7 +34,7 @@ from events.models import Event, Seat, SeatStatus
 from queueing.connection import get_redis
 from queueing.holds import holds_get
 from queueing.keys import EventKeys
-from queueing.waiting_room import control_get, pass_expires_at_ms, queue_status
+from queueing.line import controls_get, line_status, pass_expires_at_ms
 from ticketing.tests.conftest import bearer_client
 
 PASSWORD = "correct horse battery staple"  # the user_factory default
@@ -150,8 +150,8 @@ def test_forged_access_tokens_are_401_on_every_authenticated_endpoint(kind, vict
     assert Booking.objects.get(pk=world["booking"].pk).status == BookingStatus.CONFIRMED
     assert Booking.objects.filter(user=victim).count() == 1
     assert holds_get(event_id=event.pk, user_id=victim.pk).seat_ids == []
-    assert queue_status(event_id=event.pk, user_id=victim.pk).state in {"none", "active"}
-    assert not control_get(event_id=event.pk).get("paused")
+    assert line_status(event_id=event.pk, user_id=victim.pk).state in {"none", "active"}
+    assert not controls_get(event_id=event.pk).get("paused")
 
 
 @pytest.mark.django_db
@@ -468,7 +468,7 @@ def test_session_authenticated_api_calls_need_the_csrf_token(victim_world):
         response = getattr(client, method)(path, **kwargs)
         assert response.status_code == 403, (path, response.content[:200])
         assert "CSRF" in response.json()["detail"], path
-    assert not control_get(event_id=event.pk).get("paused")
+    assert not controls_get(event_id=event.pk).get("paused")
     assert Booking.objects.get(pk=world["booking"].pk).status == BookingStatus.CONFIRMED
     # Reads are safe methods: no token needed.
     assert client.get(f"/api/events/{event.pk}/queue/").status_code == 200

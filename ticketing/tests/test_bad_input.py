@@ -226,7 +226,7 @@ def _check_title_everywhere(client: Any, staff_user: Any, user_factory: Any, cap
     assert created.status_code == 302, created.content.decode()[:2000]
     event = Event.objects.get()
     assert event.title == title and event.venue == SCRIPT_INJECTION
-    from events.services import SectionSpec, seats_generate
+    from events.services.catalogue import SectionSpec, seats_generate
 
     with capture(execute=True):
         seats_generate(

@@ -32,7 +32,7 @@ from django.utils import timezone
 from accounts.models import User
 from booking.models import Booking, BookingStatus
 from events.models import Event, RushControlChange, Seat, SeatStatus
-from events.services import SectionSpec, event_create_with_seats
+from events.services.catalogue import SectionSpec, event_create_with_seats
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -175,9 +175,10 @@ def seat_of(event: Event, section: str, row: str, number: int) -> Seat:
 def test_buyer_signs_up_queues_picks_seats_books_and_cancels(
     new_page: Callable[..., Any], shot: Callable[..., None], eager_celery: None, user_factory: Any
 ) -> None:
-    from events.tasks import admit_on_sale_events
     from events.waiting_room import queue_join
-    from queueing.waiting_room import admit
+
+    from events.tasks import admit_on_sale_events
+    from queueing.line import line_admit
 
     event = event_create_with_seats(
         title="Seoul Spring Concert",
@@ -236,7 +237,7 @@ def test_buyer_signs_up_queues_picks_seats_books_and_cancels(
     shot(page, "02-waiting-room")
 
     # Our turn: the page moves on to the seat picker by itself.
-    admit(event_id=event.pk, capacity=3, pass_seconds=600)
+    line_admit(event_id=event.pk, capacity=3, pass_seconds=600)
     expect(page).to_have_url(re.compile(rf"/events/{event.pk}/pick/$"), timeout=FOLLOW_MS)
     expect(page.get_by_role("heading", name="Seat map")).to_be_visible()
 
@@ -338,8 +339,9 @@ def test_buyer_signs_up_queues_picks_seats_books_and_cancels(
 def test_staff_creates_an_event_with_seats_and_steers_the_rush(
     new_page: Callable[..., Any], shot: Callable[..., None], staff_user: User, user_factory: Any
 ) -> None:
-    from events.tasks import admit_on_sale_events
     from events.waiting_room import queue_join
+
+    from events.tasks import admit_on_sale_events
 
     page = new_page()
     page.goto("/admin/")

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from events.services import event_create_with_seats
+from events.services.catalogue import event_create_with_seats
 
 
 def _positive(value: str) -> int:

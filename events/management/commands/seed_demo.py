@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from events.models import Event
-from events.services import SectionSpec, event_create_with_seats
+from events.services.catalogue import SectionSpec, event_create_with_seats
 
 DEMO_STAFF_EMAIL = "staff@example.com"
 DEMO_BUYER_EMAIL = "buyer@example.com"

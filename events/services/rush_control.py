@@ -1,4 +1,4 @@
-"""Staff steering of a live sale (DESIGN.md "Faces", staff): the dashboard's figures and
+"""Staff steering of a live sale (docs/ARCHITECTURE.md, "Staff"): the dashboard's figures and
 the pause / capacity / pass-length controls, every change audit-logged.
 
 The controls live in the event's Redis ``ctl`` hash, where the admission script reads
@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from events.models import Event, RushControlChange
-from events.selectors import seatmap_rebuild
-from queueing.waiting_room import control_get, control_set, rush_figures
+from events.services.seat_map import seat_map_rebuild
+from queueing.line import controls_get, controls_set, rush_figures
 from ticketing.errors import DomainError
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def rush_state_get(*, event: Event) -> dict[str, Any]:
     figures = rush_figures(event_id=event.pk)
     if figures["available_seats"] is None:
         # No seat map in Redis (wiped or never built): rebuild it from the database.
-        seatmap_rebuild(event.pk)
+        seat_map_rebuild(event.pk)
         figures = rush_figures(event_id=event.pk)
     return {
         "waiting": figures["waiting"],
@@ -51,6 +51,8 @@ def rush_state_get(*, event: Event) -> dict[str, Any]:
         "pass_seconds": figures["pass_seconds"] or event.queue_pass_seconds,
         "paused": figures["paused"],
         "admitted_total": figures["admitted_total"],
+        "dropped_total": figures["dropped_total"],
+        "serving": figures["serving"],
         "admitted_per_second": figures["admitted_per_second"],
         "held_seats": figures["held_seats"],
         "sold_seats": figures["sold_seats"],
@@ -89,7 +91,7 @@ def rush_control_update(
     admission never saw."""
     _check_range("capacity", capacity, CAPACITY_MIN, CAPACITY_MAX)
     _check_range("pass_seconds", pass_seconds, PASS_SECONDS_MIN, PASS_SECONDS_MAX)
-    current = control_get(event_id=event.pk)
+    current = controls_get(event_id=event.pk)
     old: dict[str, Any] = {
         "paused": bool(current["paused"]),
         "capacity": current["capacity"] or event.queue_capacity,
@@ -115,5 +117,5 @@ def rush_control_update(
         if changes:
             RushControlChange.objects.create(event=event, changed_by=user, changes=changes)
         if requested:
-            control_set(event_id=event.pk, paused=paused, capacity=capacity, pass_seconds=pass_seconds)
+            controls_set(event_id=event.pk, paused=paused, capacity=capacity, pass_seconds=pass_seconds)
     return rush_state_get(event=event)

@@ -1,11 +1,11 @@
-"""Waiting-room page (buyers) and live rush dashboard (staff).
+"""The waiting-room page (buyers).
 
-Both pages render their first state on the server (they work, read-only, without
-JavaScript) and then follow the JSON API: ``static/js/waiting_room.js`` polls
-``/api/events/<id>/queue/`` at the interval the server suggests, and
-``static/js/rush_dashboard.js`` polls and PATCHes ``/api/staff/events/<id>/rush/``.
-The content security policy allows no inline script, so the scripts take their
-configuration and their (translated) texts from ``data-`` attributes.
+It renders its first state on the server (it works, read-only, without JavaScript) and
+then follows the JSON API: ``static/js/waiting_room.js`` polls ``/api/events/<id>/queue/``
+at the interval the server suggests, sending the queue ticket of the last answer so that
+most polls are answered from the serving cursor. The content security policy allows no
+inline script, so the script takes its configuration and its (translated) texts from
+``data-`` attributes.
 """
 
 from __future__ import annotations
@@ -13,31 +13,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from events import selectors
-from events import waiting_room as queue_service
-from events.models import Event, RushControlChange
-from events.rush_control import (
-    CAPACITY_MAX,
-    CAPACITY_MIN,
-    PASS_SECONDS_MAX,
-    PASS_SECONDS_MIN,
-    rush_state_get,
-)
+from events.models import Event
+from events.services.waiting_room import queue_answer_payload, queue_join, queue_leave, queue_status_get
 from ticketing.errors import DomainError
-
-DASHBOARD_POLL_MS = 2000
-RECENT_CHANGES_SHOWN = 10
 
 
 def seat_picker_url(event_id: int) -> str:
@@ -88,10 +77,8 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
 
     payload: dict[str, Any] | None = None
     try:
-        queue_status, event_settings = queue_service.queue_status_get(
-            event_id=event.pk, user_id=request.user.pk
-        )
-        payload = queue_service.queue_status_payload(queue_status, event=event_settings)
+        answer, event_settings = queue_status_get(event_id=event.pk, user_id=request.user.pk)
+        payload = queue_answer_payload(answer, event=event_settings)
     except DomainError as error:
         if error.code != "not_in_queue":
             raise
@@ -117,6 +104,7 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
             # xgettext:no-python-format  ("% o" is not a placeholder: this is a brace format)
             "progress_text": _("{percent}% of the way to the front").format(percent=progress),
             "pick_url": seat_picker_url(event.pk),
+            "silent_minutes": max(1, math.ceil(settings.QUEUE_SILENT_SECONDS / 60)),
         },
     )
 
@@ -126,60 +114,19 @@ def _waiting_room_post(request: HttpRequest, event: Event) -> HttpResponse:
     to the page (post/redirect/get), which shows the place in line."""
     here = reverse("events:waiting_room", args=[event.pk])
     if request.POST.get("action") == "leave":
-        queue_service.queue_leave(event_id=event.pk, user_id=request.user.pk)
+        queue_leave(event_id=event.pk, user_id=request.user.pk)
         request.session.pop(_start_position_key(event.pk), None)
         messages.info(request, _("You left the waiting room."))
         return redirect(here)
     try:
-        queue_status, _settings, newly_joined = queue_service.queue_join(
-            event_id=event.pk, user_id=request.user.pk
-        )
+        answer, _settings, newly_joined = queue_join(event_id=event.pk, user_id=request.user.pk)
     except DomainError as error:
         if error.status == 404:
             raise Http404 from error
         messages.error(request, _join_error_message(error))
         return redirect(here)
     key = _start_position_key(event.pk)
-    if queue_status.position and (newly_joined or key not in request.session):
+    if answer.position and (newly_joined or key not in request.session):
         # Where the buyer started: the page's progress bar measures from here.
-        request.session[key] = queue_status.position
+        request.session[key] = answer.position
     return redirect(here)
-
-
-def rush_dashboard(request: HttpRequest, event_id: int) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-    if not request.user.is_staff:
-        raise PermissionDenied
-    event = get_object_or_404(Event, pk=event_id)
-    state = rush_state_get(event=event)
-    audit_url = reverse("admin:events_rushcontrolchange_changelist")
-    labels = {"paused": _("Paused"), "capacity": _("Capacity"), "pass_seconds": _("Pass length (s)")}
-    changes = [
-        {
-            "changed_at": change.changed_at,
-            "changed_by": change.changed_by,
-            "fields": [
-                (labels.get(field, field), old, new) for field, (old, new) in sorted(change.changes.items())
-            ],
-        }
-        for change in RushControlChange.objects.filter(event=event)
-        .select_related("changed_by")
-        .order_by("-changed_at")[:RECENT_CHANGES_SHOWN]
-    ]
-    return render(
-        request,
-        "events/rush_dashboard.html",
-        {
-            "event": event,
-            "rush": state,
-            "changes": changes,
-            "poll_ms": DASHBOARD_POLL_MS,
-            "capacity_min": CAPACITY_MIN,
-            "capacity_max": CAPACITY_MAX,
-            "pass_seconds_min": PASS_SECONDS_MIN,
-            "pass_seconds_max": PASS_SECONDS_MAX,
-            "admin_change_url": reverse("admin:events_event_change", args=[event.pk]),
-            "audit_url": f"{audit_url}?event__id__exact={event.pk}",
-        },
-    )

@@ -1,4 +1,4 @@
-"""Writes for events and seats."""
+"""Writes of the catalogue: events and their seats (admin, demo data, commands, tests)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from events.models import Event, Seat
+from events.services.seat_map import seats_changed
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,6 @@ def seats_generate(*, event: Event, sections: list[SectionSpec], rows: int, seat
         if (spec.name, row, number) not in existing
     ]
     Seat.objects.bulk_create(new_seats, batch_size=1000)
-    from events.signals import seats_changed
-
     transaction.on_commit(lambda: seats_changed(event.pk))
     return len(new_seats)
 

@@ -11,6 +11,7 @@ from django.shortcuts import render
 
 from events import selectors
 from events.models import EventStatus
+from events.services.seat_map import seat_map_current
 from events.templatetags.money import won, won_amount
 
 
@@ -47,16 +48,13 @@ def seat_sections(seats: list[dict[str, Any]], *, mine: set[int] | None = None) 
     return sections
 
 
-# Sold-out events stay in the "on sale now" list (marked sold out) until sales close.
-ON_SALE_LIST = (EventStatus.ON_SALE, EventStatus.SOLD_OUT)
-
-
 def home(request: HttpRequest) -> HttpResponse:
     events = [(event, selectors.event_status(event)) for event in selectors.events_for_catalogue()]
     return render(
         request,
         "events/home.html",
         {
+            # Sold-out events stay in the "on sale now" list (marked sold out) until sales close.
             "on_sale": [
                 event for event, status in events if status in (EventStatus.ON_SALE, EventStatus.SOLD_OUT)
             ],
@@ -70,8 +68,7 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
     event = selectors.event_detail_get(event_id)
     if event is None:
         raise Http404
-    seat_map = selectors.seat_map_get(event_id)
-    sections = seat_sections(seat_map.seats)
+    sections = seat_sections(seat_map_current(event_id).seats())
     return render(
         request,
         "events/event_detail.html",

@@ -1,0 +1,242 @@
+"""The waiting room as buyers and API clients see it: join, status, leave, and the
+public serving cursor (docs/ARCHITECTURE.md, "The waiting room").
+
+Two ways to answer "where am I?":
+
+- **Exact** (``queueing.line.line_status``, one Lua step): position from the line itself,
+  the only way to learn of a pass. Taken on a join, on every poll without a queue ticket,
+  for a ticket at or below the serving cursor (the buyer may have been admitted), for a
+  pre-opening ticket once the opening shuffle re-dealt the numbers, and for a ticket older
+  than ``QUEUE_TICKET_RECHECK_SECONDS`` (so the estimate is re-synchronised now and then).
+- **From the cursor** (no Redis round trip): a ticket whose arrival number is beyond the
+  serving cursor belongs to someone who cannot have been admitted (admission takes the
+  line in arrival order and the cursor is the highest number it took), so the answer is
+  "waiting" with an *estimated* place: the arrival numbers between the cursor and the
+  buyer, scaled by the share of them still in line. ``estimated: true`` says so.
+
+Each exact answer carries a fresh ticket; clients keep the newest. A stale cursor only
+delays the news of a pass by a fraction of a second, it can never admit anyone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from events.queue_tickets import QueueTicket, queue_ticket_sign, queue_ticket_verify
+from events.selectors import EventSettings, event_settings_get
+from queueing.line import LineEntry, line_join, line_leave, line_status
+from queueing.pulse import Pulse, heartbeat_note, pulse_get
+from queueing.rates import eta_seconds
+from ticketing.errors import DomainError
+from ticketing.time import iso_from_ms
+
+# Polling interval suggested to clients (``poll_after_ms``): every second near the front
+# and while admitted; further back each person ahead adds a little, up to
+# QUEUE_POLL_MAX_MS (30 s by default, as Cloudflare's waiting room does), so a crowd of
+# 50,000 polls at a rate one box answers.
+POLL_MIN_MS = 1000
+POLL_MS_PER_PERSON_AHEAD = 10
+
+
+@dataclass(frozen=True)
+class QueueAnswer:
+    """What the buyer is told (API.md "Queue status" plus our additions)."""
+
+    state: str  # "waiting" | "active" | "sold_out" | "none"
+    position: int | None
+    ahead: int | None
+    eta_seconds: int | None
+    pass_expires_at_ms: int | None
+    estimated: bool  # position, ahead and ETA come from the serving cursor
+    ticket: str | None  # the queue ticket to send with the next poll
+
+
+def _now_s() -> int:
+    return int(time.time())
+
+
+def event_for_queue(event_id: int) -> EventSettings:
+    """The cached settings of a published event; 404 ``not_found`` otherwise."""
+    event = event_settings_get(event_id)
+    if event is None:
+        raise DomainError("not_found", _("Not found."), status=404)
+    return event
+
+
+def _ticket_for(entry: LineEntry, *, event_id: int, user_id: int) -> str | None:
+    if entry.arrival is None:
+        return None
+    return queue_ticket_sign(
+        QueueTicket(
+            event_id=event_id,
+            user_id=user_id,
+            arrival=entry.arrival,
+            preopen=entry.preopen,
+            issued_at=_now_s(),
+        )
+    )
+
+
+def _exact_answer(entry: LineEntry, *, event_id: int, user_id: int) -> QueueAnswer:
+    in_line = entry.state in ("waiting", "sold_out") and entry.position is not None
+    eta = None
+    if entry.state == "waiting":
+        eta = eta_seconds(ahead=entry.ahead, rate=pulse_get(event_id).admitted_per_second)
+    return QueueAnswer(
+        state=entry.state,
+        position=entry.position if in_line else None,
+        ahead=entry.ahead if in_line else None,
+        eta_seconds=eta,
+        pass_expires_at_ms=entry.pass_expires_at_ms,
+        estimated=False,
+        ticket=_ticket_for(entry, event_id=event_id, user_id=user_id) if in_line else None,
+    )
+
+
+def queue_join(*, event_id: int, user_id: int) -> tuple[QueueAnswer, EventSettings, bool]:
+    """Puts the user in line (idempotent: a second join keeps the first place).
+
+    Joining before sales open is allowed: the order among early arrivals is drawn at
+    the opening. Returns the answer, the event settings and whether this call joined."""
+    event = event_for_queue(event_id)
+    if event.sales_closed(int(time.time() * 1000)):
+        raise DomainError("sales_closed", _("Sales for this event are closed."), status=409)
+    entry, newly_joined = line_join(
+        event_id=event_id, user_id=user_id, sales_open_at_ms=event.sales_open_at_ms
+    )
+    if entry.state == "sold_out":
+        raise DomainError("sold_out", _("All seats of this event are sold."), status=409)
+    return _exact_answer(entry, event_id=event_id, user_id=user_id), event, newly_joined
+
+
+def _not_in_queue() -> DomainError:
+    return DomainError("not_in_queue", _("You are not in the waiting room of this event."), status=404)
+
+
+def queue_status_get(
+    *, event_id: int, user_id: int, ticket: str | None = None
+) -> tuple[QueueAnswer, EventSettings]:
+    """The user's place in line: from the cursor when ``ticket`` allows it, else exact.
+    404 ``not_in_queue`` when the user is not in line; a bad ticket is refused (401/403,
+    see ``events.queue_tickets``)."""
+    event = event_for_queue(event_id)
+    if ticket:
+        claims = queue_ticket_verify(ticket, event_id=event_id, user_id=user_id, now_s=_now_s())
+        answer = _answer_from_cursor(claims, ticket=ticket)
+        if answer is not None:
+            return answer, event
+    entry = line_status(event_id=event_id, user_id=user_id)
+    if entry.state == "none":
+        raise _not_in_queue()
+    return _exact_answer(entry, event_id=event_id, user_id=user_id), event
+
+
+def queue_status_from_ticket(*, event_id: int, ticket: str) -> tuple[QueueAnswer, EventSettings] | None:
+    """For a poll that carries only a queue ticket (the waiting-room page: no bearer
+    token): the estimate when the ticket allows one, else None (the caller then
+    authenticates the request the usual way and asks ``queue_status_get``). The ticket's
+    signature stands for the buyer here: it can only ever yield "still waiting"."""
+    event = event_for_queue(event_id)
+    claims = queue_ticket_verify(ticket, event_id=event_id, user_id=None, now_s=_now_s())
+    answer = _answer_from_cursor(claims, ticket=ticket)
+    return (answer, event) if answer is not None else None
+
+
+def _answer_from_cursor(claims: QueueTicket, *, ticket: str) -> QueueAnswer | None:
+    if _now_s() - claims.issued_at >= settings.QUEUE_TICKET_RECHECK_SECONDS:
+        return None
+    pulse = pulse_get(claims.event_id)
+    if claims.arrival <= pulse.serving or (claims.preopen and pulse.shuffled):
+        return None
+    heartbeat_note(event_id=claims.event_id, user_id=claims.user_id)
+    ahead = estimated_ahead(arrival=claims.arrival, pulse=pulse)
+    return QueueAnswer(
+        state="sold_out" if pulse.sold_out else "waiting",
+        position=ahead + 1,
+        ahead=ahead,
+        eta_seconds=None if pulse.sold_out else eta_seconds(ahead=ahead, rate=pulse.admitted_per_second),
+        pass_expires_at_ms=None,
+        estimated=True,
+        ticket=ticket,
+    )
+
+
+def estimated_ahead(*, arrival: int, pulse: Pulse) -> int:
+    """People ahead of ``arrival`` (beyond the cursor): the arrival numbers between the
+    cursor and it, times the share of the numbers beyond the cursor still in line (the
+    rest left or were never used). Exact when nobody left; never more than the line."""
+    beyond_cursor = max(1, pulse.last_arrival - pulse.serving)
+    share_in_line = min(1.0, pulse.waiting / beyond_cursor)
+    ahead = round((arrival - pulse.serving - 1) * share_in_line)
+    return max(0, min(ahead, pulse.waiting - 1))
+
+
+def queue_leave(*, event_id: int, user_id: int) -> None:
+    """Leaves the line (or gives up an admission pass). Idempotent; no event check, so
+    leaving never fails even for an event that was unpublished meanwhile. A ticket kept
+    by the client after leaving still reads "waiting" until its next exact check."""
+    line_leave(event_id=event_id, user_id=user_id)
+
+
+def queue_cursor_get(*, event_id: int) -> dict[str, Any]:
+    """The public serving cursor (same for everyone, cacheable for a second): lets a
+    client with a ticket see the line move, and staff screens follow it."""
+    event_for_queue(event_id)
+    pulse = pulse_get(event_id)
+    return {
+        "event": event_id,
+        "serving": pulse.serving,
+        "waiting": pulse.waiting,
+        "admitted_per_second": pulse.admitted_per_second,
+        "sold_out": pulse.sold_out,
+        "paused": pulse.paused,
+        "updated_at": iso_from_ms(pulse.now_ms),
+    }
+
+
+def poll_after_ms(answer: QueueAnswer, *, sales_open_at_ms: int, now_ms: int) -> int:
+    """How long a client should wait before asking again.
+
+    Near the front (few ahead, or a short ETA) and while admitted: every second. Far
+    back: up to QUEUE_POLL_MAX_MS. Before the opening the order is not drawn yet, so
+    polling faster than a quarter of the time left to the opening helps nobody."""
+    poll_max = settings.QUEUE_POLL_MAX_MS
+    if answer.state == "active":
+        return POLL_MIN_MS
+    if answer.state != "waiting":
+        return poll_max
+    interval = POLL_MIN_MS + max(answer.ahead or 0, 0) * POLL_MS_PER_PERSON_AHEAD
+    if answer.eta_seconds is not None:
+        # About four polls over the remaining wait.
+        interval = min(interval, answer.eta_seconds * 1000 // 4)
+    if now_ms < sales_open_at_ms:
+        interval = max(interval, (sales_open_at_ms - now_ms) // 4)
+    return int(min(max(interval, POLL_MIN_MS), poll_max))
+
+
+def queue_answer_payload(answer: QueueAnswer, *, event: EventSettings) -> dict[str, Any]:
+    """The queue status body of API.md, plus ``poll_after_ms``, ``sales_open_at``,
+    ``estimated`` and ``queue_ticket``."""
+    waiting = answer.state == "waiting"
+    return {
+        "state": answer.state,
+        "position": answer.position if waiting else None,
+        "ahead": answer.ahead if waiting else None,
+        "eta_seconds": answer.eta_seconds if waiting else None,
+        "pass_expires_at": (
+            iso_from_ms(answer.pass_expires_at_ms)
+            if answer.state == "active" and answer.pass_expires_at_ms
+            else None
+        ),
+        "poll_after_ms": poll_after_ms(
+            answer, sales_open_at_ms=event.sales_open_at_ms, now_ms=int(time.time() * 1000)
+        ),
+        "sales_open_at": event.sales_open_at_iso,
+        "estimated": answer.estimated,
+        "queue_ticket": answer.ticket,
+    }

@@ -1,0 +1,1 @@
+"""Pages of the events app: catalogue, waiting room, staff rush dashboard."""

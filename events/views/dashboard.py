@@ -1,0 +1,65 @@
+"""The live rush dashboard (staff): figures, chart and controls of one event's sale.
+
+Rendered with its first state on the server, then ``static/js/rush_dashboard.js``
+polls and PATCHes ``/api/staff/events/<id>/rush/`` (no inline script: CSP).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from events.models import Event, RushControlChange
+from events.services.rush_control import (
+    CAPACITY_MAX,
+    CAPACITY_MIN,
+    PASS_SECONDS_MAX,
+    PASS_SECONDS_MIN,
+    rush_state_get,
+)
+
+DASHBOARD_POLL_MS = 2000
+RECENT_CHANGES_SHOWN = 10
+
+
+def rush_dashboard(request: HttpRequest, event_id: int) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if not request.user.is_staff:
+        raise PermissionDenied
+    event = get_object_or_404(Event, pk=event_id)
+    state = rush_state_get(event=event)
+    audit_url = reverse("admin:events_rushcontrolchange_changelist")
+    labels = {"paused": _("Paused"), "capacity": _("Capacity"), "pass_seconds": _("Pass length (s)")}
+    changes = [
+        {
+            "changed_at": change.changed_at,
+            "changed_by": change.changed_by,
+            "fields": [
+                (labels.get(field, field), old, new) for field, (old, new) in sorted(change.changes.items())
+            ],
+        }
+        for change in RushControlChange.objects.filter(event=event)
+        .select_related("changed_by")
+        .order_by("-changed_at")[:RECENT_CHANGES_SHOWN]
+    ]
+    return render(
+        request,
+        "events/rush_dashboard.html",
+        {
+            "event": event,
+            "rush": state,
+            "changes": changes,
+            "poll_ms": DASHBOARD_POLL_MS,
+            "capacity_min": CAPACITY_MIN,
+            "capacity_max": CAPACITY_MAX,
+            "pass_seconds_min": PASS_SECONDS_MIN,
+            "pass_seconds_max": PASS_SECONDS_MAX,
+            "admin_change_url": reverse("admin:events_event_change", args=[event.pk]),
+            "audit_url": f"{audit_url}?event__id__exact={event.pk}",
+        },
+    )
