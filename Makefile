@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := ticketing.settings
 
-.PHONY: run test setup setup-run migrate demo lint format bench loadtest check-deploy clean help screenshots messages
+.PHONY: run test setup setup-run migrate demo lint format bench loadtest crowd check-deploy clean help screenshots messages
 
 help:
 	@echo "make run       set up (requirements.txt only) and serve the site with demo data on"
@@ -15,6 +15,7 @@ help:
 	@echo "make test      set up (requirements-dev.txt: test and load-test tools too) and run the whole test suite"
 	@echo "make bench     benchmarks (requests/s, ratios against a bare Django view)"
 	@echo "make loadtest  rehearse a sale with locust and check the invariants"
+	@echo "make crowd     50,000 buyers waiting at once (CROWD_ARGS=--reference: the 3,000-user rush)"
 	@echo "make lint      ruff check + ruff format --check"
 
 # --- setup ---------------------------------------------------------------------------
@@ -119,6 +120,11 @@ bench: migrate $(VENV)/.nginx
 
 loadtest: migrate $(VENV)/.nginx
 	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
+
+# bench/crowd.py: an asyncio driver (locust cannot hold 50,000 users on two cores);
+# --reference runs through nginx, hence the nginx prerequisite.
+crowd: migrate $(VENV)/.nginx
+	$(BIN)/python bench/crowd.py $(CROWD_ARGS)
 
 clean:
 	-$(BIN)/python ticketing/embedded_redis.py stop 2>/dev/null

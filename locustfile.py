@@ -2,14 +2,16 @@
 
 Each locust user is one buyer with a pre-created account and token (``create_buyers
 --tokens``): event page → join the waiting room → poll at the interval the server asks
-for (``poll_after_ms``) → once admitted, read the seat map (``If-None-Match`` on repeats)
+for (``poll_after_ms``), sending back the newest ``queue_ticket`` in ``X-Queue-Ticket``
+(a refused ticket is dropped and the poll sent once more without it) → once admitted, read the seat map (``If-None-Match`` on repeats)
 → hold 1..N seats (a share of buyers crowd onto the front of the first section to make
 contention) → on 409 re-read the map and choose again (bounded) → confirm with an
 ``Idempotency-Key`` → stop. A share abandons after joining or after holding, so passes and
 holds expire. Everyone stops once the sale is sold out.
 
 Expected refusals (409 seat_unavailable / sold_out / hold_missing, 404 not_in_queue,
-403 not_admitted after a pass expired, 429 on log-in) are successes counted per kind
+403 not_admitted after a pass expired, 401 queue_ticket_invalid / _expired and 403
+queue_ticket_mismatch on a poll, 429 on log-in) are successes counted per kind
 ("outcomes"); every 5xx, transport error and unexpected answer is a failure.
 
 Run it through ``bench/loadtest.py`` (``make loadtest``), or by hand against a running
@@ -91,6 +93,12 @@ KIND = {
 }
 
 DEFAULT_POLL_MS = 1000
+# A status poll's expected refusals: not in line, or a queue ticket to drop.
+POLL_EXPECTED: dict[int, tuple[str, ...] | None] = {
+    404: ("not_in_queue",),
+    401: ("queue_ticket_invalid", "queue_ticket_expired"),
+    403: ("queue_ticket_mismatch",),
+}
 # Bounded patience: a person re-reads a full map a few times, then gives up.
 MAX_FULL_MAP_WAITS = 10
 # A crowd buyer tries the front of the best section this many times, then takes any seat.
@@ -186,9 +194,11 @@ class Journey:
     join_position: int | None = None  # server position at the first join
     join_state: str | None = None
     last_waiting_send: float | None = None  # latest status request answered "waiting"
+    last_waiting_exact_send: float | None = None  # ... with an exact place (not "estimated")
     first_active_recv: float | None = None  # first answer saying "active" (admission seen)
     rejoins: int = 0
     polls: int = 0
+    ticket_drops: int = 0  # queue tickets the server refused (dropped, polled again without)
     hold_attempts: int = 0
     seat_conflicts: int = 0
     booking_code: str | None = None
@@ -417,6 +427,7 @@ class Buyer(FastHttpUser):
         self.headers = {"Authorization": f"Bearer {token}"}
         self.seat_etag: str | None = None
         self.seats: list[dict[str, Any]] = []
+        self.queue_ticket: str | None = None  # the newest one the server gave
         if options.buyer_password and self.rng.random() < options.login_share:
             self._log_in(email, options.buyer_password)
 
@@ -556,17 +567,43 @@ class Buyer(FastHttpUser):
         if journey.join_send is None:
             journey.join_send, journey.join_recv = sent, received
             journey.join_position, journey.join_state = body.get("position"), body.get("state")
-        self._note_state(body.get("state"), sent, received)
+        self._note_state(body, sent, received)
         return int(body.get("poll_after_ms") or DEFAULT_POLL_MS)
 
-    def _note_state(self, state: str | None, sent: float, received: float) -> None:
+    def _note_state(self, body: dict[str, Any], sent: float, received: float) -> None:
+        """Keeps the newest queue ticket and the buyer's timeline (for the order check)."""
         journey = self.journey
         assert journey is not None
+        if body.get("queue_ticket"):
+            self.queue_ticket = body["queue_ticket"]
+        state = body.get("state")
         if state == "waiting" and journey.rejoins == 0:
             # Only the first time in line: a re-join has a new, later arrival number.
             journey.last_waiting_send = sent
+            if not body.get("estimated"):
+                journey.last_waiting_exact_send = sent
         elif state == "active" and journey.first_active_recv is None:
             journey.first_active_recv = received
+
+    def _poll(self, base: str) -> tuple[int, Any, float, float]:
+        """One status poll with the newest queue ticket. A refused ticket (401
+        queue_ticket_invalid / _expired, 403 queue_ticket_mismatch) is dropped and the
+        poll sent once more without it: that answer carries a fresh ticket."""
+        journey = self.journey
+        assert journey is not None
+        while True:
+            headers = {"X-Queue-Ticket": self.queue_ticket} if self.queue_ticket else {}
+            sent = time.time()
+            status, body, _ = self._call(
+                "GET", f"{base}/queue/", name=STATUS, ok=(200,), headers=headers, expected=POLL_EXPECTED
+            )
+            received = time.time()
+            journey.polls += 1
+            if status in (401, 403) and self.queue_ticket:
+                self.queue_ticket = None
+                journey.ticket_drops += 1
+                continue
+            return status, body, sent, received
 
     def _wait_for_admission(self, base: str, poll_ms: int) -> None:
         journey = self.journey
@@ -575,12 +612,7 @@ class Buyer(FastHttpUser):
             return
         while True:
             gevent.sleep(max(poll_ms * self.options.poll_factor, 100) / 1000)
-            sent = time.time()
-            status, body, _ = self._call(
-                "GET", f"{base}/queue/", name=STATUS, ok=(200,), expected={404: ("not_in_queue",)}
-            )
-            received = time.time()
-            journey.polls += 1
+            status, body, sent, received = self._poll(base)
             if status == 404:
                 # Our place is gone (a pass that lapsed while we looked away): join again.
                 if journey.rejoins >= MAX_REJOINS:
@@ -592,7 +624,7 @@ class Buyer(FastHttpUser):
                 poll_ms = DEFAULT_POLL_MS  # a failed poll (already counted): try again
                 continue
             state = body.get("state")
-            self._note_state(state, sent, received)
+            self._note_state(body, sent, received)
             if state == "active":
                 return
             if state == "sold_out":

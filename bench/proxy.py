@@ -128,6 +128,7 @@ class Nginx:
         port: int | None = None,
         static_root: Path | None = None,
         worker_processes: int = 1,
+        worker_connections: int = 8192,
     ) -> None:
         self.upstreams = list(upstreams)
         self.upstream_servers = _upstream_servers(self.upstreams)
@@ -136,6 +137,8 @@ class Nginx:
         self.port = port or 0
         self.static_root = Path(static_root).resolve() if static_root else None
         self.worker_processes = worker_processes
+        # Each proxied request holds two: the client's and the upstream one.
+        self.worker_connections = worker_connections
         self.process: subprocess.Popen[bytes] | None = None
 
     # --- where things are -----------------------------------------------------------------
@@ -200,6 +203,7 @@ class Nginx:
             {
                 "WORKER_USER": "user root root;" if os.geteuid() == 0 else "",
                 "WORKER_PROCESSES": str(self.worker_processes),
+                "WORKER_CONNECTIONS": str(self.worker_connections),
                 "RUN_DIR": str(self.run_dir),
                 "MIME_TYPES": str(self._mime_types()),
                 "TICKETING_CONF": str(self.site_config_path),

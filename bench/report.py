@@ -1,0 +1,99 @@
+"""Tables and verdict lines of the rehearsal drivers (``loadtest.py``, ``crowd.py``), and
+the report.json they leave behind."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+# Targets of the reference scenario (DESIGN.md: ~3,000 requests/s; polls must stay fast).
+TARGET_RPS = 3000
+TARGET_STATUS_P99_MS = 100
+TARGET_WAITING = 50_000
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, first_width: int = 34) -> str:
+    """A plain text table: the first column left-aligned, the others right-aligned."""
+    widths = [first_width] + [max(9, len(h) + 2) for h in headers[1:]]
+    lines = [
+        "".join(
+            f"{h:<{w}}" if i == 0 else f"{h:>{w}}"
+            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    ]
+    for row in rows:
+        if row and row[0] == "-":
+            lines.append("-" * sum(widths))
+            continue
+        lines.append(
+            "".join(
+                f"{v!s:<{w}}" if i == 0 else f"{v!s:>{w}}"
+                for i, (v, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
+def verdict(name: str, ok: bool | None, detail: str) -> str:
+    """One line per target: ``target  met|MISSED|n/a  detail``."""
+    result = "n/a" if ok is None else ("met" if ok else "MISSED")
+    return f"  {name:<40}{result:<8}{detail}"
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.write_text(json.dumps(payload, indent=1, default=str))
+
+
+# --- locust's CSV (bench/loadtest.py) -------------------------------------------------------
+
+
+def stats_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def locust_table(rows: list[dict[str, str]]) -> str:
+    body: list[Sequence[Any]] = []
+    for row in rows:
+        if row["Name"] == "Aggregated":
+            body.append(["-"])
+        name = row["Name"] if row["Name"] != "Aggregated" else "all endpoints"
+        body.append(
+            [name, int(row["Request Count"]), int(row["Failure Count"]), f"{float(row['Requests/s']):.0f}",
+             row["50%"], row["95%"], row["99%"]]
+        )  # fmt: skip
+    return table(["endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"], body)
+
+
+def locust_targets(rows: list[dict[str, str]]) -> tuple[dict[str, float], list[str]]:
+    """The two targets read from locust's aggregated and status-poll rows."""
+    aggregated = next((row for row in rows if row["Name"] == "Aggregated"), None)
+    status_row = next((row for row in rows if row["Name"].startswith("GET /api/events/[id]/queue/")), None)
+    targets: dict[str, float] = {}
+    lines = []
+    if aggregated:
+        rps = float(aggregated["Requests/s"])
+        targets["requests_per_s"] = rps
+        lines.append(
+            f"target ≥ {TARGET_RPS} requests/s overall: {rps:.0f} "
+            f"({'met' if rps >= TARGET_RPS else 'MISSED'}; {int(aggregated['Request Count'])} requests)"
+        )
+    if status_row:
+        p99 = float(status_row["99%"])
+        targets["status_p99_ms"] = p99
+        lines.append(
+            f"target status-poll p99 < {TARGET_STATUS_P99_MS} ms: {p99:.0f} ms "
+            f"({'met' if p99 < TARGET_STATUS_P99_MS else 'MISSED'})"
+        )
+    return targets, lines
+
+
+def outcomes_lines(outcomes: dict[str, int], title: str) -> list[str]:
+    if not outcomes:
+        return []
+    return [f"\n{title}", *(f"  {kind:<44}{number:>8}" for kind, number in sorted(outcomes.items()))]

@@ -1,0 +1,453 @@
+"""The system under test, started the way production runs it and stopped again.
+
+``System`` starts N web nodes (separate gunicorn instances, each on its own port, as
+separate hosts would be), the Celery admission worker with beat and the mail worker, and
+optionally nginx in front (``bench/proxy.py``); it waits until every node answers and the
+first admission tick has run, and stops everything it started, in reverse order, also on
+Ctrl-C. ``run_environment`` builds the one environment they all share: a fresh key
+prefix, a Celery broker database of its own, the file e-mail backend.
+
+Every child runs in its own session, so Ctrl-C on the terminal reaches only the driver,
+which then stops them in order (a web node first, so no request lands on a dead worker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+BIN = ROOT / ".venv" / "bin"
+PYTHON = str(BIN / "python") if (BIN / "python").exists() else sys.executable
+VAR_DIR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
+
+
+def new_run_id() -> str:
+    """Sortable and unique: names the run directory, key prefixes and worker names."""
+    return datetime.now(tz=UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def executable(name: str) -> str:
+    """A tool from the virtualenv when it has one, else from PATH."""
+    return str(BIN / name) if (BIN / name).exists() else name
+
+
+# --- Child processes ----------------------------------------------------------------------
+
+
+class Processes:
+    """Every child process of the run, each in its own session (Ctrl-C on the terminal
+    reaches only us; we stop them in order)."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+        self.log_dir = log_dir
+        self.env = env
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=kwargs.pop("env", self.env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kwargs,
+        )
+        self.running[name] = process
+        return process
+
+    def stop(self, name: str, timeout: float = 20.0, sig: int = signal.SIGTERM) -> None:
+        process = self.running.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+    def stop_all(self) -> None:
+        for name in list(self.running)[::-1]:
+            self.stop(name)
+
+    def check_alive(self, *names: str) -> None:
+        for name in names or tuple(self.running):
+            process = self.running.get(name)
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}"
+                )
+
+
+def manage(args: list[str], env: dict[str, str]) -> str:
+    """``manage.py`` in a child process with the run's environment; its stdout."""
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stderr or result.stdout}")
+    return result.stdout
+
+
+def wait_http(url: str, *, timeout: float, check: Any = None) -> None:
+    """Until ``url`` answers 200; ``check()`` runs between tries (raises when a child died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check is not None:
+            check()
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+# --- Environment --------------------------------------------------------------------------
+
+
+def redis_url() -> str:
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    from ticketing.embedded_redis import ensure_running
+
+    return ensure_running(VAR_DIR)
+
+
+def _redis_db_client(url: str, db: int) -> tuple[Any, str]:
+    """A client of database ``db`` on the server of ``url``, and its Celery broker URL."""
+    import redis
+
+    if url.startswith("unix://"):
+        path = url.removeprefix("unix://").split("?", 1)[0]
+        return redis.Redis(unix_socket_path=path, db=db), f"redis+socket://{path}?virtual_host={db}"
+    base = url.rsplit("/", 1)[0] if url.count("/") >= 3 else url.rstrip("/")
+    return redis.Redis.from_url(f"{base}/{db}"), f"{base}/{db}"
+
+
+def private_broker(url: str) -> tuple[str, int]:
+    """A Celery broker URL on an empty database of the same Redis server, so that no
+    other worker sharing this Redis (someone's ``make run``) takes our tasks, and ours
+    take none of theirs. Returns (broker URL, database number)."""
+    import redis
+
+    # From the low end: events/tests/test_admission_task.py draws its broker from 9-15.
+    for db in range(1, 16):
+        client, broker = _redis_db_client(url, db)
+        try:
+            if client.dbsize() == 0:
+                return broker, db
+        except redis.ResponseError:  # fewer databases configured
+            continue
+    raise RuntimeError("no empty Redis database for the Celery broker; set CELERY_BROKER_URL")
+
+
+@dataclass
+class RunEnvironment:
+    env: dict[str, str]
+    broker_db: int | None  # ours to empty at the end; None when CELERY_BROKER_URL was given
+    run_id: str
+    run_dir: Path
+
+    @property
+    def prefixes(self) -> list[str]:
+        return [self.env["QUEUE_KEY_PREFIX"], self.env["CACHE_KEY_PREFIX"]]
+
+
+def run_environment(run_id: str, run_dir: Path, *, tag: str = "lt") -> RunEnvironment:
+    """The environment every process of one run shares (and this process adopts)."""
+    url = redis_url()
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "ticketing.settings",
+            "QUEUE_KEY_PREFIX": f"{tag}-{run_id}:",
+            "CACHE_KEY_PREFIX": f"{tag}-{run_id}",
+            "REDIS_URL": url,
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            # ticketing/settings.py reads both: the mails land in the run directory.
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(run_dir / "mail"),
+            # One client address for every buyer: the per-IP log-in throttle would refuse
+            # the share that logs in; it protects nothing in a rehearsal.
+            "THROTTLE_LOGIN_IP": "1000000/min",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    broker_db = None
+    if not os.environ.get("CELERY_BROKER_URL"):
+        env["CELERY_BROKER_URL"], broker_db = private_broker(url)
+    (run_dir / "mail").mkdir(parents=True, exist_ok=True)
+    return RunEnvironment(env=env, broker_db=broker_db, run_id=run_id, run_dir=run_dir)
+
+
+def cleanup_redis(run: RunEnvironment) -> None:
+    """Deletes this run's keys (never anyone else's: only our prefixes and our broker DB)."""
+    from queueing.connection import get_redis
+
+    client = get_redis()
+    for prefix in run.prefixes:
+        batch = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(batch), 500):
+            client.delete(*batch[start : start + 500])
+    if run.broker_db is not None:
+        broker, _ = _redis_db_client(run.env["REDIS_URL"], run.broker_db)
+        broker.flushdb()  # chosen empty at the start: everything in it is ours
+
+
+def unpublish(event_id: int) -> None:
+    """Out of the catalogue and out of everyone's admission ticks (``save``, not
+    ``update``: the post_save signal drops the cached catalogue entry)."""
+    from events.models import Event
+
+    event = Event.objects.get(pk=event_id)
+    event.is_published = False
+    event.save(update_fields=["is_published"])
+
+
+def embedded_redis_pid(env: dict[str, str]) -> int | None:
+    """The embedded Redis server's pid (for the CPU split), None for an external Redis."""
+    pid_file = VAR_DIR / "redis.pid"
+    if not env["REDIS_URL"].startswith("unix://") or not pid_file.exists():
+        return None
+    try:
+        return int(pid_file.read_text().strip())
+    except ValueError:
+        return None
+
+
+# --- The system ---------------------------------------------------------------------------
+
+
+@dataclass
+class SystemConfig:
+    web_nodes: int = 1
+    web_workers: int = max(2, (os.cpu_count() or 2) + 1)
+    web_threads: int = 4
+    worker_class: str = "gthread"  # or "sync" (no keep-alive: one connection per request)
+    keep_alive: int = 5
+    backlog: int = 4096
+    celery: str = "split"  # split (as docker-compose) | single (as make run)
+    mail_concurrency: int = 2
+    proxy: bool = False
+    proxy_workers: int = 1
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def gunicorn_argv(config: SystemConfig, port: int) -> list[str]:
+    argv = [
+        executable("gunicorn"),
+        "ticketing.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(config.web_workers),
+        "--worker-class",
+        config.worker_class,
+        "--keep-alive",
+        str(config.keep_alive),
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "10",
+        "--backlog",
+        str(config.backlog),
+        "--log-level",
+        "warning",
+    ]
+    if config.worker_class == "gthread":
+        argv += ["--threads", str(config.web_threads)]
+    return argv
+
+
+def celery_argv(*args: str) -> list[str]:
+    """The plain ``celery`` command: settings read EMAIL_FILE_PATH etc. from the environment."""
+    return [executable("celery"), "-A", "ticketing", "worker", "-l", "warning", "--without-gossip",
+            "--without-mingle", *args]  # fmt: skip
+
+
+class System:
+    """Web nodes (+ nginx) and Celery workers of one run; a context manager."""
+
+    def __init__(self, config: SystemConfig, run: RunEnvironment) -> None:
+        self.config = config
+        self.run = run
+        self.env = {**run.env, **config.extra_env}
+        self.processes = Processes(run.run_dir, self.env)
+        self.web_ports: list[int] = []
+        self.proxy: Any = None
+
+    # -- starting --
+
+    def start(self) -> System:
+        try:
+            self.start_web()
+            self.start_celery()
+            self.wait_web()
+            if self.config.proxy:
+                self.start_proxy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def web_name(self, index: int) -> str:
+        return "gunicorn" if self.config.web_nodes == 1 else f"gunicorn-{index + 1}"
+
+    def start_web(self) -> None:
+        for index in range(self.config.web_nodes):
+            port = free_port()
+            self.web_ports.append(port)
+            self.processes.start(self.web_name(index), gunicorn_argv(self.config, port))
+
+    def start_celery(self) -> None:
+        run_id, config = self.run.run_id, self.config
+        if config.celery == "split":
+            self.processes.start(
+                "celery-admission",
+                celery_argv("-B", "-Q", "admission", "-P", "solo", "-n", f"admission-{run_id}@%h"),
+            )
+            self.processes.start(
+                "celery-mail",
+                celery_argv(
+                    "-Q", "mail,default", "-c", str(config.mail_concurrency), "-n", f"mail-{run_id}@%h"
+                ),
+            )
+        else:
+            self.processes.start(
+                "celery",
+                celery_argv("-B", "-Q", "admission,mail,default", "-c", str(config.mail_concurrency),
+                            "-n", f"worker-{run_id}@%h"),
+            )  # fmt: skip
+
+    def wait_web(self) -> None:
+        for port in self.web_ports:
+            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60, check=self.processes.check_alive)
+
+    def start_proxy(self) -> None:
+        from bench.proxy import Nginx  # bench/proxy.py: nginx with a config of its own
+
+        self.proxy = Nginx(
+            upstreams=[f"127.0.0.1:{port}" for port in self.web_ports],
+            run_dir=self.run.run_dir / "nginx",
+            worker_processes=self.config.proxy_workers,
+        )
+        self.proxy.start()
+        wait_http(f"{self.proxy.url}/healthz", timeout=30, check=self.processes.check_alive)
+
+    def wait_for_admission(self, event_id: int, timeout: float = 90.0) -> None:
+        """The admission tick has run for our event once beat and the worker are up."""
+        from queueing.connection import get_redis
+        from queueing.keys import EventKeys
+
+        deadline = time.monotonic() + timeout
+        while not get_redis().exists(EventKeys(event_id).admissions):
+            self.processes.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"no admission tick within {timeout:.0f} s: is the 'Admit waiting buyers' task enabled?"
+                )
+            time.sleep(0.5)
+
+    # -- looking at it --
+
+    @property
+    def url(self) -> str:
+        """Where clients go: nginx when there is one, else the first web node."""
+        return (
+            self.proxy.url.rstrip("/") if self.proxy is not None else f"http://127.0.0.1:{self.web_ports[0]}"
+        )
+
+    def web_pids(self) -> list[int]:
+        return [self.processes.running[self.web_name(i)].pid for i in range(len(self.web_ports))]
+
+    def cpu_roots(self) -> dict[str, list[int]]:
+        """Process trees per group for ``bench.cpu.CpuMeter``."""
+        roots: dict[str, list[int]] = {"gunicorn": self.web_pids()}
+        for name, process in self.processes.running.items():
+            if name.startswith("celery"):
+                roots[name] = [process.pid]
+        redis_pid = embedded_redis_pid(self.env)
+        if redis_pid:
+            roots["redis"] = [redis_pid]
+        nginx_pid = self.proxy_pid()
+        if nginx_pid:
+            roots["nginx"] = [nginx_pid]
+        return roots
+
+    def proxy_pid(self) -> int | None:
+        if self.proxy is None:
+            return None
+        for name in ("pid", "master_pid"):
+            value = getattr(self.proxy, name, None)
+            if isinstance(value, int):
+                return value
+        process = getattr(self.proxy, "process", None)
+        return getattr(process, "pid", None)
+
+    def describe(self) -> str:
+        config = self.config
+        workers = f"{config.web_workers} {config.worker_class} workers" + (
+            f" x {config.web_threads} threads" if config.worker_class == "gthread" else ""
+        )
+        nodes = f"{config.web_nodes} gunicorn nodes" if config.web_nodes > 1 else "gunicorn"
+        proxy = (
+            f" behind nginx ({config.proxy_workers} worker) on {self.url}"
+            if self.proxy
+            else f" on {self.url}"
+        )
+        return f"{nodes} ({workers}){proxy}, celery ({config.celery}), broker {self.env['CELERY_BROKER_URL']}"
+
+    # -- stopping --
+
+    def stop_web(self) -> None:
+        if self.proxy is not None:
+            with contextlib.suppress(Exception):
+                self.proxy.stop()
+            self.proxy = None
+        for index in range(len(self.web_ports)):
+            self.processes.stop(self.web_name(index))
+
+    def stop_celery(self) -> None:
+        for name in [n for n in self.processes.running if n.startswith("celery")]:
+            self.processes.stop(name)
+
+    def stop(self) -> None:
+        self.stop_web()
+        self.processes.stop_all()
+
+    def __enter__(self) -> System:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
