@@ -60,6 +60,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,9 @@ class Journey:
     last_waiting_send: float | None = None  # latest status request answered "waiting"
     last_waiting_exact_send: float | None = None  # ... with an exact place (not "estimated")
     first_active_recv: float | None = None  # first answer saying "active" (admission seen)
+    # The same two moments on the server's clock (the answers' ``as_of``).
+    last_waiting_as_of: float | None = None
+    first_active_as_of: float | None = None
     rejoins: int = 0
     polls: int = 0
     ticket_drops: int = 0  # queue tickets the server refused (dropped, polled again without)
@@ -378,6 +382,14 @@ class Outcome(Exception):
     def __init__(self, outcome: str) -> None:
         super().__init__(outcome)
         self.outcome = outcome
+
+
+def _server_moment(body: dict[str, Any]) -> float | None:
+    """A queue answer's ``as_of`` as Unix seconds (None when the server does not send it)."""
+    try:
+        return datetime.fromisoformat(body["as_of"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _user_id_from_token(token: str) -> int | None:
@@ -577,13 +589,16 @@ class Buyer(FastHttpUser):
         if body.get("queue_ticket"):
             self.queue_ticket = body["queue_ticket"]
         state = body.get("state")
+        as_of = _server_moment(body)
         if state == "waiting" and journey.rejoins == 0:
             # Only the first time in line: a re-join has a new, later arrival number.
             journey.last_waiting_send = sent
+            journey.last_waiting_as_of = as_of
             if not body.get("estimated"):
                 journey.last_waiting_exact_send = sent
         elif state == "active" and journey.first_active_recv is None:
             journey.first_active_recv = received
+            journey.first_active_as_of = as_of
 
     def _poll(self, base: str) -> tuple[int, Any, float, float]:
         """One status poll with the newest queue ticket. A refused ticket (401

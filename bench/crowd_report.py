@@ -95,15 +95,7 @@ def cpu_line(split: dict[str, float], seconds: float) -> str:
 
 
 def order_checks(journeys: list[dict[str, Any]], admission: dict[str, Any]) -> list[invariants.Check]:
-    return [
-        invariants.check_order_from_redis(admission),
-        invariants.check_order_from_journeys(journeys),
-        invariants.check_order_from_journeys(
-            journeys,
-            waiting_field="last_waiting_exact_send",
-            name="admission order (buyers' view, exact places only)",
-        ),
-    ]
+    return [invariants.check_order_from_redis(admission), *invariants.buyers_view_checks(journeys)]
 
 
 def run_invariants(

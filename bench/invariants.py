@@ -256,12 +256,16 @@ def check_order_from_journeys(
     journeys: list[dict[str, Any]],
     *,
     waiting_field: str = "last_waiting_send",
+    active_field: str = "first_active_recv",
     name: str = "admission order = arrival order (buyers' view)",
 ) -> Check:
-    """``waiting_field``: which "told waiting" time to compare (bench/crowd.py also records
-    ``last_waiting_exact_send``, the answers whose place was exact, not estimated)."""
+    """``waiting_field`` / ``active_field``: which "told waiting" and "told active" times to
+    compare: the client's (request sent / answer received), or the server's (the answers'
+    ``as_of``: the moment each answer describes, which for an estimated "waiting" is the
+    serving cursor as that server last read it). Arrival order always comes from the
+    client's times (A's join answered before B's join was sent)."""
     joined = [j for j in journeys if j.get("join_send") is not None and j.get("join_recv") is not None]
-    admitted = [j for j in joined if j.get("first_active_recv") is not None]
+    admitted = [j for j in joined if j.get(active_field) is not None]
     if not admitted:
         return Check(name, None, "no admitted buyer recorded")
     # Earlier arrivals sorted by when their join answer came back, with the running
@@ -283,8 +287,8 @@ def check_order_from_journeys(
             continue
         compared += 1
         seen_waiting, who = running_max[count - 1]
-        if seen_waiting > later["first_active_recv"]:
-            violations.append((who, later, seen_waiting - later["first_active_recv"]))
+        if seen_waiting > later[active_field]:
+            violations.append((who, later, seen_waiting - later[active_field]))
     detail = (
         f"{len(admitted)} admitted buyers, {compared} with a certainly-earlier arrival to compare; "
         f"{len(violations)} admitted while an earlier arrival was still told 'waiting'"
@@ -415,20 +419,38 @@ def run_checks(
     checks.append(check_order_from_redis(admission))
     if records is not None and records.exists():
         journeys = load_journeys(records)
-        checks.append(check_order_from_journeys(journeys))
-        if any(j.get("last_waiting_exact_send") for j in journeys):
-            # The same with only the answers whose place was exact: tells a stale
-            # estimate (``estimated: true``) apart from a real order violation.
-            checks.append(
-                check_order_from_journeys(
-                    journeys,
-                    waiting_field="last_waiting_exact_send",
-                    name="admission order (buyers' view, exact places only)",
-                )
-            )
+        checks += buyers_view_checks(journeys)
     else:
         checks.append(Check("admission order = arrival order (buyers' view)", None, "no journey records"))
     checks += check_requests(outcomes_file, stats_csv)
+    return checks
+
+
+def buyers_view_checks(journeys: list[dict[str, Any]]) -> list[Check]:
+    """The buyers'-view order checks for these journeys: on the server's clock when the
+    answers carried ``as_of`` (an estimate describes the cursor as last read, which may
+    lag an admission by up to QUEUE_PULSE_SECONDS: judged at that moment, not at the
+    poll's), and with exact answers only on the client's clock."""
+    checks = []
+    if any(j.get("first_active_as_of") for j in journeys):
+        checks.append(
+            check_order_from_journeys(
+                journeys,
+                waiting_field="last_waiting_as_of",
+                active_field="first_active_as_of",
+                name="admission order = arrival order (buyers' view, server clock)",
+            )
+        )
+    else:
+        checks.append(check_order_from_journeys(journeys))
+    if any(j.get("last_waiting_exact_send") for j in journeys):
+        checks.append(
+            check_order_from_journeys(
+                journeys,
+                waiting_field="last_waiting_exact_send",
+                name="admission order (buyers' view, exact places only)",
+            )
+        )
     return checks
 
 

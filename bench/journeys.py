@@ -24,6 +24,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bench.httpclient import HttpError, Pool
@@ -37,6 +38,14 @@ class Stop(Exception):
     """The run is over (time or request budget): the buyer stops where it is."""
 
 
+def server_moment(body: dict[str, Any]) -> float | None:
+    """A queue answer's ``as_of`` as Unix seconds (None when the server does not send it)."""
+    try:
+        return datetime.fromisoformat(body["as_of"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 @dataclass(slots=True)
 class Journey:
     """One buyer's timeline (wall-clock seconds), the fields the order check reads."""
@@ -48,6 +57,10 @@ class Journey:
     last_waiting_send: float | None = None  # latest poll answered "waiting" (sent at)
     last_waiting_exact_send: float | None = None  # ... with an exact (not estimated) place
     first_active_recv: float | None = None
+    # The same two moments on the server's clock (the answers' ``as_of``): what the
+    # answer described, which for an estimate is the pulse the server last read.
+    last_waiting_as_of: float | None = None
+    first_active_as_of: float | None = None
     polls: int = 0
     ticket_drops: int = 0
     outcome: str = "running"
@@ -132,12 +145,15 @@ class Api:
         state = body.get("state")
         journey = buyer.journey
         assert journey is not None
+        as_of = server_moment(body)
         if state == "waiting":
             journey.last_waiting_send = answer.sent
+            journey.last_waiting_as_of = as_of
             if not body.get("estimated"):
                 journey.last_waiting_exact_send = answer.sent
         elif state == "active" and journey.first_active_recv is None:
             journey.first_active_recv = answer.received
+            journey.first_active_as_of = as_of
         if joined and journey.join_send is None:
             journey.join_send, journey.join_recv = answer.sent, answer.received
             journey.join_position = body.get("position")

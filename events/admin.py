@@ -5,7 +5,6 @@ read-only audit log of live-sale control changes."""
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from django import forms
@@ -15,12 +14,11 @@ from django.db.models import Count, QuerySet
 from django.forms import formset_factory
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
-from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.translation import gettext, gettext_noop, ngettext, ngettext_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
@@ -57,64 +55,8 @@ SectionFormSet = formset_factory(
     SectionForm, formset=BaseSectionFormSet, extra=4, min_num=1, validate_min=True, max_num=50
 )
 
-# Kept here (not as a template file) so the page ships with the admin it belongs to.
-GENERATE_SEATS_TEMPLATE_SOURCE = """{% extends "admin/base_site.html" %}{% load i18n admin_urls %}
-{% block breadcrumbs %}<div class="breadcrumbs">
-<a href="{% url 'admin:index' %}">{% translate 'Home' %}</a>
-&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">{{ opts.app_config.verbose_name }}</a>
-&rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}</div>{% endblock %}
-{% block content %}
-<p>{% translate "Seats are added to:" %}</p>
-<ul>{% for event in events %}
-<li>{{ event }} ({% blocktranslate trimmed count counter=event.seat_count %}{{ counter }} seat now{% plural %}
-{{ counter }} seats now{% endblocktranslate %})</li>
-{% endfor %}</ul>
-<p class="help">{% blocktranslate trimmed %}
-Every section gets the same rows (A, B, C, …) and seats per row.
-Seats that already exist at the same place are kept unchanged.
-{% endblocktranslate %}</p>
-<form method="post">{% csrf_token %}
-<input type="hidden" name="ids" value="{{ ids }}">
-<fieldset class="module aligned">
-{% for field in block_form %}
-<div class="form-row">{{ field.errors }}{{ field.label_tag }} {{ field }}</div>
-{% endfor %}
-{{ block_form.non_field_errors }}
-</fieldset>
-{{ sections.management_form }}
-{% if sections.non_form_errors %}{{ sections.non_form_errors }}{% endif %}
-<table>
-<thead><tr>
-<th>{% translate "Section" %}</th><th>{% translate "Grade" %}</th><th>{% translate "Price" %}</th>
-</tr></thead>
-<tbody>{% for form in sections %}<tr>
-<td>{{ form.name.errors }}{{ form.name }}</td>
-<td>{{ form.grade.errors }}{{ form.grade }}</td>
-<td>{{ form.price.errors }}{{ form.price }}</td>
-</tr>{% endfor %}</tbody>
-</table>
-<div class="submit-row"><input type="submit" class="default" value="{% translate 'Generate seats' %}"></div>
-</form>
-{% endblock %}"""
-
-
-# makemessages reads template files, not template source kept in a Python string: these
-# no-op calls put the page's texts into the catalogue (same msgids as the tags above).
-GENERATE_SEATS_TEMPLATE_TEXTS = (
-    gettext_noop("Seats are added to:"),
-    ngettext_lazy("%(counter)s seat now", "%(counter)s seats now", "counter"),
-    gettext_noop(
-        "Every section gets the same rows (A, B, C, …) and seats per row. "
-        "Seats that already exist at the same place are kept unchanged."
-    ),
-)
-
-
-@cache
-def _generate_seats_template() -> Any:
-    """Compiled on first use: the template engines are not set up while admin modules load."""
-    return engines["django"].from_string(GENERATE_SEATS_TEMPLATE_SOURCE)
+# The page's template (its texts reach the translation catalogue through makemessages).
+GENERATE_SEATS_TEMPLATE = "admin/events/event/generate_seats.html"
 
 
 def _parse_ids(raw: str) -> list[int]:
@@ -233,7 +175,7 @@ class EventAdmin(admin.ModelAdmin):
             "block_form": block_form,
             "sections": sections,
         }
-        return TemplateResponse(request, _generate_seats_template(), context)
+        return TemplateResponse(request, GENERATE_SEATS_TEMPLATE, context)
 
     def save_model(self, request: HttpRequest, obj: Event, form: forms.ModelForm, change: bool) -> None:
         """A capacity or pass-length edit here goes through the same path as the rush

@@ -69,6 +69,14 @@ QueueStatusSerializer = inline_serializer(
                 "only an exact answer ever says active."
             )
         ),
+        "as_of": serializers.DateTimeField(
+            help_text=(
+                "The moment the answer describes (server clock). An exact answer describes the line at "
+                "the time of the request; an estimated one the serving cursor as this server last read it, "
+                "at most QUEUE_PULSE_SECONDS (0.25 s) earlier: news of a pass can lag by that much, never "
+                "more, and is never invented."
+            )
+        ),
         "queue_ticket": serializers.CharField(
             allow_null=True,
             help_text=(

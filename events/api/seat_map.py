@@ -11,6 +11,7 @@ when the client accepts it. The body is the same for every buyer, so it is
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -40,12 +41,12 @@ def seat_map_endpoint(request: HttpRequest, event_id: int) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return error_response(
             "method_not_allowed",
-            f'Method "{request.method}" not allowed.',
+            _('Method "%(method)s" not allowed.') % {"method": request.method},
             status=405,
             headers={"Allow": "GET, HEAD"},
         )
     if event_settings_get(event_id) is None:
-        return error_response("not_found", "Not found.", status=404)
+        return error_response("not_found", _("Not found."), status=404)
     published = seat_map_current(event_id)
     headers = {"ETag": published.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if _etag_matches(request.META.get("HTTP_IF_NONE_MATCH", ""), published.etag):

@@ -54,6 +54,7 @@ class QueueAnswer:
     pass_expires_at_ms: int | None
     estimated: bool  # position, ahead and ETA come from the serving cursor
     ticket: str | None  # the queue ticket to send with the next poll
+    as_of_ms: int  # the moment (Redis clock) the answer describes: the line, or the pulse
 
 
 def _now_s() -> int:
@@ -95,6 +96,7 @@ def _exact_answer(entry: LineEntry, *, event_id: int, user_id: int) -> QueueAnsw
         pass_expires_at_ms=entry.pass_expires_at_ms,
         estimated=False,
         ticket=_ticket_for(entry, event_id=event_id, user_id=user_id) if in_line else None,
+        as_of_ms=entry.now_ms,
     )
 
 
@@ -163,6 +165,7 @@ def _answer_from_cursor(claims: QueueTicket, *, ticket: str) -> QueueAnswer | No
         pass_expires_at_ms=None,
         estimated=True,
         ticket=ticket,
+        as_of_ms=pulse.now_ms,
     )
 
 
@@ -221,7 +224,7 @@ def poll_after_ms(answer: QueueAnswer, *, sales_open_at_ms: int, now_ms: int) ->
 
 def queue_answer_payload(answer: QueueAnswer, *, event: EventSettings) -> dict[str, Any]:
     """The queue status body of API.md, plus ``poll_after_ms``, ``sales_open_at``,
-    ``estimated`` and ``queue_ticket``."""
+    ``estimated``, ``queue_ticket`` and ``as_of``."""
     waiting = answer.state == "waiting"
     return {
         "state": answer.state,
@@ -239,4 +242,5 @@ def queue_answer_payload(answer: QueueAnswer, *, event: EventSettings) -> dict[s
         "sales_open_at": event.sales_open_at_iso,
         "estimated": answer.estimated,
         "queue_ticket": answer.ticket,
+        "as_of": iso_from_ms(answer.as_of_ms),
     }

@@ -6,23 +6,23 @@ from __future__ import annotations
 import importlib
 import os
 import random
-import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from django.apps import apps as django_apps
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from accounts.models import User
+from conftest import (
+    celery_worker_command,
+    celery_worker_start,
+    database_url_for_subprocess,
+    stop_process_group,
+)
 from events.caching import invalidate_event
 from events.models import Event
 from events.services.rush_control import rush_control_update
@@ -148,36 +148,6 @@ def test_migration_schedules_the_tick_every_second():
 # --- a real worker with embedded beat ----------------------------------------------------
 
 
-def _database_url_for_worker(tmp_path: Path) -> str:
-    """A DATABASE_URL under which the worker subprocess sees this test's database.
-
-    pytest-django's SQLite test database is in memory by default, which no other
-    process can open: the worker then gets a consistent copy (SQLite's online backup)
-    taken after the test wrote everything the worker reads (event, periodic task). A
-    file-backed SQLite test database or MySQL/PostgreSQL is shared as it is."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        if connection.is_in_memory_db():
-            copy_path = tmp_path / "worker-db.sqlite3"
-            connection.ensure_connection()
-            target = sqlite3.connect(copy_path)
-            try:
-                connection.connection.backup(target)
-            finally:
-                target.close()
-            return f"sqlite:///{copy_path}"
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    scheme = {"mysql": "mysql", "postgresql": "postgres"}.get(connection.vendor)
-    if scheme is None:
-        pytest.skip(f"no DATABASE_URL form known for {connection.vendor}")
-    credentials = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or "127.0.0.1"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"{scheme}://{credentials}@{host}{port}/{db['NAME']}"
-
-
 def _private_broker_url(url: str) -> str:
     """The same Redis server, another database number: a ``make run`` worker (or another
     test run) consuming the shared ``admission`` queue must not take this test's ticks."""
@@ -190,24 +160,10 @@ def _private_broker_url(url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{number}"))
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Warm shutdown of the worker and its embedded beat (one process group, ours)."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_celery_beat_admits_buyers_through_a_real_worker(event_factory, tmp_path):
-    celery_bin = Path(sys.executable).with_name("celery")
-    if not celery_bin.exists():
-        pytest.skip("the celery command is not installed next to this Python")
+    command = celery_worker_command("admission", beat=True)  # skips without the celery command
     event = event_factory(capacity=2)
     schedule_migration.create_admission_schedule(django_apps, None)
     buyers = [User.objects.create_user(email=f"beat{n}@example.com", password="x" * 12).pk for n in range(3)]
@@ -217,7 +173,7 @@ def test_celery_beat_admits_buyers_through_a_real_worker(event_factory, tmp_path
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "ticketing.settings",
-        "DATABASE_URL": _database_url_for_worker(tmp_path),
+        "DATABASE_URL": database_url_for_subprocess(),
         "REDIS_URL": settings.REDIS_URL,
         "QUEUE_KEY_PREFIX": settings.QUEUE_KEY_PREFIX,
         "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
@@ -226,39 +182,16 @@ def test_celery_beat_admits_buyers_through_a_real_worker(event_factory, tmp_path
         "PYTHONUNBUFFERED": "1",
     }
     log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(celery_bin),
-                "-A",
-                "ticketing",
-                "worker",
-                "-B",
-                "-Q",
-                "admission",
-                "-l",
-                "info",
-                "--concurrency",
-                "1",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: _stop ends exactly these
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and process.poll() is None:
-                if rush_figures(event_id=event.pk)["active"] >= 2:
-                    break
-                time.sleep(0.25)
-            final = states(event, buyers)
-        finally:
-            _stop(process)
+    process = celery_worker_start(command, env=env, log_path=log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            if rush_figures(event_id=event.pk)["active"] >= 2:
+                break
+            time.sleep(0.25)
+        final = states(event, buyers)
+    finally:
+        stop_process_group(process)
     output = log_path.read_text(errors="replace")
     assert final == ["active", "active", "waiting"], f"worker output:\n{output[-4000:]}"
     # It was beat (DatabaseScheduler, the migration's periodic task) that sent the tick.

@@ -28,6 +28,7 @@ STATUS_FIELDS = {
     "sales_open_at",
     "estimated",
     "queue_ticket",
+    "as_of",
 }
 POLL_MAX_MS = 30_000  # settings.QUEUE_POLL_MAX_MS
 
@@ -182,14 +183,14 @@ def test_joining_before_sales_open_is_allowed(auth_client, event_factory):
 
 def test_poll_interval_is_fast_near_the_front_and_slow_far_back():
     def waiting(ahead: int, eta: int | None) -> QueueAnswer:
-        return QueueAnswer("waiting", ahead + 1, ahead, eta, None, estimated=False, ticket=None)
+        return QueueAnswer("waiting", ahead + 1, ahead, eta, None, estimated=False, ticket=None, as_of_ms=0)
 
     opened = {"sales_open_at_ms": 0, "now_ms": 10_000}
     assert poll_after_ms(waiting(0, None), **opened) == POLL_MIN_MS
     assert poll_after_ms(waiting(10_000, None), **opened) == POLL_MAX_MS
     assert poll_after_ms(waiting(10_000, 2), **opened) == POLL_MIN_MS  # fast admission: soon
     assert POLL_MIN_MS < poll_after_ms(waiting(200, None), **opened) < POLL_MAX_MS
-    active = QueueAnswer("active", None, None, None, 1, estimated=False, ticket=None)
+    active = QueueAnswer("active", None, None, None, 1, estimated=False, ticket=None, as_of_ms=0)
     assert poll_after_ms(active, **opened) == POLL_MIN_MS
 
 

@@ -271,7 +271,7 @@ def test_negative_control_answering_every_ticket_from_the_cursor_hides_the_pass(
         pulse = waiting_room.pulse_get(claims.event_id)
         ahead = waiting_room.estimated_ahead(arrival=max(claims.arrival, pulse.serving + 1), pulse=pulse)
         return waiting_room.QueueAnswer(
-            "waiting", ahead + 1, ahead, None, None, estimated=True, ticket=ticket
+            "waiting", ahead + 1, ahead, None, None, estimated=True, ticket=ticket, as_of_ms=pulse.now_ms
         )
 
     monkeypatch.setattr(waiting_room, "_answer_from_cursor", serving_is_ignored)
