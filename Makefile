@@ -7,7 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := ticketing.settings
 
-.PHONY: run test setup setup-run migrate demo lint format bench loadtest crowd check-deploy clean help screenshots messages
+.PHONY: run test setup setup-run migrate demo lint format bench loadtest crowd check-deploy clean help screenshots messages \
+	redis-cluster redis-cluster-stop
 
 help:
 	@echo "make run       set up (requirements.txt only) and serve the site with demo data on"
@@ -17,6 +18,8 @@ help:
 	@echo "make loadtest  rehearse a sale with locust and check the invariants"
 	@echo "make crowd     50,000 buyers waiting at once (CROWD_ARGS=--reference: the 3,000-user rush)"
 	@echo "make lint      ruff check + ruff format --check"
+	@echo "make redis-cluster       a local Redis Cluster (3 masters + 3 replicas, ports 7100-7105);"
+	@echo "                         prints its REDIS_URL; make redis-cluster-stop ends it"
 
 # --- setup ---------------------------------------------------------------------------
 $(BIN)/python:
@@ -126,6 +129,16 @@ loadtest: migrate $(VENV)/.nginx
 crowd: migrate $(VENV)/.nginx
 	$(BIN)/python bench/crowd.py $(CROWD_ARGS)
 
+# A local Redis Cluster, to run the app on one (export REDIS_URL=$(make -s redis-cluster))
+# and for failover drills; REDIS_CLUSTER_ARGS: --base-port --masters --replicas
+# --node-timeout-ms --dir (python bench/redis_cluster.py --help).
+redis-cluster: setup-run
+	@$(BIN)/python bench/redis_cluster.py start $(REDIS_CLUSTER_ARGS)
+
+redis-cluster-stop: setup-run
+	$(BIN)/python bench/redis_cluster.py stop $(REDIS_CLUSTER_ARGS)
+
 clean:
+	-$(BIN)/python bench/redis_cluster.py stop 2>/dev/null
 	-$(BIN)/python ticketing/embedded_redis.py stop 2>/dev/null
 	rm -rf var

@@ -333,6 +333,12 @@ class AdmissionOrderMonitor:
         pipe.zrange(keys.waiting, 0, self.head - 1, withscores=True)
         pipe.zrange(keys.active, 0, -1)
         waiting, active = pipe.execute()
+        if waiting and not isinstance(waiting[0], tuple):
+            # redis-py 6.4 runs no reply callbacks for a MULTI/EXEC on Redis Cluster:
+            # WITHSCORES comes back flat, [member, score, member, score, ...].
+            waiting = [
+                (member, float(score)) for member, score in zip(waiting[::2], waiting[1::2], strict=True)
+            ]
         self.snapshots += 1
         for member, seq in waiting:
             self._seq[member] = seq

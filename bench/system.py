@@ -158,6 +158,9 @@ def private_broker(url: str) -> tuple[str, int]:
     take none of theirs. Returns (broker URL, database number)."""
     import redis
 
+    if url.partition("://")[0].endswith("+cluster"):
+        # A cluster has database 0 only, and Celery (kombu) cannot use one as its broker.
+        raise RuntimeError("REDIS_URL is a Redis Cluster: set CELERY_BROKER_URL (a single Redis or RabbitMQ)")
     # From the low end: events/tests/test_admission_task.py draws its broker from 9-15.
     for db in range(1, 16):
         client, broker = _redis_db_client(url, db)

@@ -7,7 +7,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
-from queueing.connection import get_redis
+from queueing.connection import ping as redis_ping
 
 
 @require_GET
@@ -20,7 +20,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except DatabaseError:
         report["database"] = "unavailable"
     try:
-        get_redis().ping()
+        # On a cluster a PING reaches one node; this asks whether every slot is served.
+        redis_ping()
         report["redis"] = "ok"
     except (RedisError, OSError):
         report["redis"] = "unavailable"

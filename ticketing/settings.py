@@ -152,10 +152,15 @@ REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "2"))
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": CACHE_REDIS_URL,
+        # A one-item list: django-redis splits a string at its commas into a primary and
+        # read replicas, which would cut a redis+cluster:// node list apart.
+        "LOCATION": [CACHE_REDIS_URL],
         "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "tc"),
         "TIMEOUT": 300,
         "OPTIONS": {
+            # django-redis's own factory for plain URLs, a Redis Cluster client for
+            # redis+cluster:// ones (ticketing/cache_cluster.py).
+            "CONNECTION_FACTORY": "ticketing.cache_cluster.ClusterConnectionFactory",
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             # The page cache may fail open: a cache miss falls back to the database.
@@ -167,6 +172,14 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Celery ------------------------------------------------------------------------------
+if REDIS_URL.partition("://")[0] in {"redis+cluster", "rediss+cluster"} and not os.environ.get(
+    "CELERY_BROKER_URL"
+):
+    # Celery's broker (kombu) has no Redis Cluster transport; left to default to REDIS_URL it
+    # would fail later with "Port could not be cast to integer value".
+    raise ImproperlyConfigured(
+        "REDIS_URL is a Redis Cluster: set CELERY_BROKER_URL to a single Redis or RabbitMQ."
+    )
 CELERY_BROKER_URL = os.environ.get(
     "CELERY_BROKER_URL",
     REDIS_URL.replace("unix://", "redis+socket://", 1) if REDIS_URL.startswith("unix://") else REDIS_URL,
