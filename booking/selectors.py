@@ -1,13 +1,21 @@
-"""Reads of the booking app. Every lookup by code is scoped to its owner: another
-user's booking reads as missing (404), never as forbidden."""
+"""Reads of the booking app: bookings (every lookup by code is scoped to its owner:
+another user's booking reads as missing, 404, never as forbidden) and what the booking
+pages show a buyer (held seats with prices, the seat picker's state)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
 
 from booking.models import Booking, BookingStatus, Ticket
+from events.models import Seat
+from events.services.seat_map import PublishedSeatMap, seat_map_current
+from queueing.holds import Hold, holds_get
+from queueing.line import pass_expires_at_ms
+from ticketing.time import datetime_from_ms
 
 
 def _with_tickets(queryset: QuerySet[Booking]) -> QuerySet[Booking]:
@@ -67,3 +75,67 @@ def bookings_with_unsent_mail(*, before: datetime, limit: int) -> tuple[list[int
         ).values_list("pk", flat=True)[:limit]
     )
     return ticket_ids, cancel_ids
+
+
+# --- What the booking pages show -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldSeats:
+    """The seats a buyer holds now (database rows, with prices) and the hold's deadline."""
+
+    seats: list[Seat]
+    total: Decimal
+    expires_at_ms: int | None
+
+    @property
+    def seat_ids(self) -> list[int]:
+        return [seat.pk for seat in self.seats]
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return None if self.expires_at_ms is None else datetime_from_ms(self.expires_at_ms)
+
+
+@dataclass(frozen=True)
+class SeatPickerState:
+    pass_expires_at_ms: int | None
+    held: HeldSeats
+    cap: int  # how many seats the buyer may hold at once (hold_cap)
+    seat_map: PublishedSeatMap
+
+
+def seats_in_seat_order(*, event_id: int, seat_ids: list[int]) -> list[Seat]:
+    """The event's seats among ``seat_ids`` as a buyer reads them: by section, row, number."""
+    return list(Seat.objects.filter(event_id=event_id, pk__in=seat_ids).order_by("section", "row", "number"))
+
+
+def _held_seats(hold: Hold, *, event_id: int) -> HeldSeats:
+    seats = seats_in_seat_order(event_id=event_id, seat_ids=hold.seat_ids)
+    return HeldSeats(
+        seats=seats, total=sum((seat.price for seat in seats), Decimal("0")), expires_at_ms=hold.expires_at_ms
+    )
+
+
+def held_seats_get(*, event_id: int, user_id: int) -> HeldSeats:
+    """The user's live holds on the event (none: an empty list)."""
+    return _held_seats(holds_get(event_id=event_id, user_id=user_id), event_id=event_id)
+
+
+def pass_is_live(*, event_id: int, user_id: int) -> bool:
+    return pass_expires_at_ms(event_id=event_id, user_id=user_id) is not None
+
+
+def seat_picker_state(*, event_id: int, user_id: int, max_tickets_per_user: int) -> SeatPickerState | None:
+    """What the seat picker shows the buyer, or None when the buyer may not be there:
+    without a live pass only someone still holding seats may stay (to reach checkout)."""
+    pass_expires = pass_expires_at_ms(event_id=event_id, user_id=user_id)
+    hold = holds_get(event_id=event_id, user_id=user_id)
+    if pass_expires is None and not hold.seat_ids:
+        return None
+    return SeatPickerState(
+        pass_expires_at_ms=pass_expires,
+        held=_held_seats(hold, event_id=event_id),
+        cap=hold_cap(event_id=event_id, user_id=user_id, max_tickets_per_user=max_tickets_per_user),
+        seat_map=seat_map_current(event_id),
+    )

@@ -4,7 +4,7 @@ The database is the final judge of who owns a seat (DESIGN.md step 4): a booking
 its seats with one conditional ``UPDATE ... WHERE status = 'available'`` whose row count
 must match, inside the same transaction that writes the Booking and its Tickets. Redis
 holds only decide who may *try*; wiping Redis or a hold expiring mid-request can never
-produce two live bookings of one seat.
+produce two live bookings of one seat. Both guards live in ``booking.guards``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from booking import guards
 from booking.models import Booking, BookingStatus, Ticket
 from booking.selectors import booking_find_by_idempotency_key, hold_cap
 from booking.signals import booking_cancelled, booking_confirmed
@@ -31,7 +32,7 @@ from events.models import Seat, SeatStatus
 from events.selectors import EventSettings, event_settings_get
 from events.services.seat_map import seat_map_rebuild
 from queueing import holds as hold_store
-from queueing.line import pass_expires_at_ms, pass_release
+from queueing.line import pass_release
 from queueing.seatmap import AVAILABLE, seatmap_mark
 from ticketing.errors import DomainError, ServiceUnavailable
 
@@ -73,20 +74,20 @@ def _now_ms() -> int:
 # --- Holds -----------------------------------------------------------------------------
 
 
+def _seat_unavailable(seat_ids: list[int]) -> DomainError:
+    return DomainError(
+        "seat_unavailable",
+        _("Some of these seats were just taken by someone else."),
+        status=409,
+        seat_ids=seat_ids,
+    )
+
+
 def _hold_domain_error(exc: hold_store.HoldError, *, cap: int) -> DomainError:
     if exc.code == "not_admitted":
-        return DomainError(
-            "not_admitted",
-            _("You have no valid pass for this event. Please join the waiting room."),
-            status=403,
-        )
+        return guards.not_admitted_error()
     if exc.code == "seat_unavailable":
-        return DomainError(
-            "seat_unavailable",
-            _("Some of these seats were just taken by someone else."),
-            status=409,
-            seat_ids=exc.seat_ids,
-        )
+        return _seat_unavailable(exc.seat_ids)
     if exc.code == "limit_exceeded":
         return DomainError(
             "limit_exceeded",
@@ -170,39 +171,6 @@ def _with_transaction_retries(work: Callable[[], T], *, what: str) -> T:
     raise ServiceUnavailable("database")  # pragma: no cover
 
 
-def _race_delay() -> None:
-    """Test hook for the race tests' negative controls (BOOKING_RACE_DELAY_SECONDS,
-    default 0): widens the gap between reading the seats and writing them."""
-    delay = float(getattr(settings, "BOOKING_RACE_DELAY_SECONDS", 0) or 0)
-    if delay > 0:
-        time.sleep(delay)
-
-
-def _require_holds(*, event_id: int, user_id: int, seat_ids: list[int]) -> None:
-    if hold_store.holds_verify(event_id=event_id, user_id=user_id, seat_ids=seat_ids):
-        return
-    if pass_expires_at_ms(event_id=event_id, user_id=user_id) is None:
-        raise DomainError(
-            "not_admitted",
-            _("You have no valid pass for this event. Please join the waiting room."),
-            status=403,
-        )
-    raise DomainError(
-        "hold_missing",
-        _("You no longer hold these seats (the hold expired or was released). Please choose again."),
-        status=409,
-    )
-
-
-def _seat_unavailable(seat_ids: list[int]) -> DomainError:
-    return DomainError(
-        "seat_unavailable",
-        _("Some of these seats were just taken by someone else."),
-        status=409,
-        seat_ids=seat_ids,
-    )
-
-
 def _replayed(booking: Booking, *, event_id: int, seat_ids: list[int]) -> Booking:
     """A repeated Idempotency-Key must describe the same purchase."""
     booked = sorted(ticket.seat_id for ticket in booking.tickets.all())
@@ -241,15 +209,11 @@ def _booking_write(
     seat_ids: list[int],
     idempotency_key: str | None,
     language: str,
-    guarded: bool,
 ) -> Booking:
     with transaction.atomic():
-        seats = Seat.objects.filter(event_id=event_id, pk__in=seat_ids)
-        if guarded:
-            # The judge: only seats still available flip, so of two concurrent
-            # transactions the second one matches fewer rows and rolls back.
-            seats = seats.filter(status=SeatStatus.AVAILABLE)
-        if seats.update(status=SeatStatus.SOLD) != len(seat_ids):
+        # The judge: only seats still available flip, so of two concurrent transactions
+        # the second one matches fewer rows and rolls back.
+        if guards.seats_sell(event_id=event_id, seat_ids=seat_ids) != len(seat_ids):
             raise _SeatsTaken
         sold_seats = list(
             Seat.objects.filter(pk__in=seat_ids).only("id", "section", "row", "number", "price")
@@ -280,7 +244,7 @@ def _booking_write(
 
 def booking_confirm(
     *,
-    user: User,
+    user_id: int,
     event_id: int,
     seat_ids: list[int],
     idempotency_key: str | None = None,
@@ -291,19 +255,21 @@ def booking_confirm(
     A repeated ``idempotency_key`` returns the first booking (created False). Refusals:
     403 not_admitted (no holds and no pass), 409 hold_missing (holds gone), 409
     seat_unavailable (the database says a seat is sold; nothing is written), 503 when
-    the database stays deadlocked. Call outside transaction.atomic (retries need it)."""
+    the database stays deadlocked, 401 when the account is gone (its stateless access token
+    outlives it). Only the user's id is needed: the API's token user has no row loaded.
+    Call outside transaction.atomic (retries need it)."""
     seat_ids = sorted({int(seat_id) for seat_id in seat_ids})
     if not seat_ids or len(seat_ids) > MAX_SEATS_PER_REQUEST:
         raise DomainError("invalid", _("Choose between 1 and 20 seats."), status=400)
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise DomainError("invalid", _("The idempotency key must be 1 to 64 characters."), status=400)
     if idempotency_key:
-        existing = booking_find_by_idempotency_key(user_id=user.pk, idempotency_key=idempotency_key)
+        existing = booking_find_by_idempotency_key(user_id=user_id, idempotency_key=idempotency_key)
         if existing is not None:
             return _replayed(existing, event_id=event_id, seat_ids=seat_ids), False
     try:
         booking = _booking_confirm_new(
-            user_id=user.pk,
+            user_id=user_id,
             event_id=event_id,
             seat_ids=seat_ids,
             idempotency_key=idempotency_key or None,
@@ -313,7 +279,7 @@ def booking_confirm(
         # A concurrent twin of this request (same key) may have committed meanwhile and
         # consumed the holds or sold the seats: then its booking is the answer.
         if idempotency_key:
-            existing = booking_find_by_idempotency_key(user_id=user.pk, idempotency_key=idempotency_key)
+            existing = booking_find_by_idempotency_key(user_id=user_id, idempotency_key=idempotency_key)
             if existing is not None:
                 return _replayed(existing, event_id=event_id, seat_ids=seat_ids), False
         raise
@@ -324,13 +290,9 @@ def _booking_confirm_new(
     *, user_id: int, event_id: int, seat_ids: list[int], idempotency_key: str | None, language: str
 ) -> Booking:
     _event_settings(event_id)
-    # BOOKING_DB_GUARD is a test-only switch (the race tests' negative control): off, the
-    # hold check and the conditional UPDATE are both skipped, so a race can double-sell.
-    guarded = bool(settings.BOOKING_DB_GUARD)
-    if guarded:
-        _require_holds(event_id=event_id, user_id=user_id, seat_ids=seat_ids)
-
-    _race_delay()
+    # Once, before the transaction: a retried deadlock victim still holds (the holds are
+    # consumed only after a commit), and the refusals need no database round trip.
+    guards.holds_require(event_id=event_id, user_id=user_id, seat_ids=seat_ids)
 
     def attempt() -> Booking:
         for _draw in range(CODE_ATTEMPTS):
@@ -341,7 +303,6 @@ def _booking_confirm_new(
                     seat_ids=seat_ids,
                     idempotency_key=idempotency_key,
                     language=language,
-                    guarded=guarded,
                 )
             except IntegrityError:
                 # Rolled back whole. Either a twin request with the same key committed

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -28,12 +25,9 @@ from django.views.decorators.http import require_http_methods
 from booking import selectors, services
 from booking.models import Booking, BookingStatus
 from booking.qr import qr_svg
-from events.models import Event, Seat
+from events.models import Event
 from events.selectors import event_detail_get
-from events.services.seat_map import seat_map_current
 from events.views.catalogue import seat_sections
-from queueing.holds import Hold, holds_get
-from queueing.line import pass_expires_at_ms
 from ticketing.errors import DomainError
 
 
@@ -62,7 +56,7 @@ def _refusal_message(exc: DomainError, *, event_id: int) -> str:
     seat_ids = exc.extra.get("seat_ids") or []
     if exc.code != "seat_unavailable" or not seat_ids:
         return str(exc.detail)
-    seats = Seat.objects.filter(event_id=event_id, pk__in=seat_ids).order_by("section", "row", "number")
+    seats = selectors.seats_in_seat_order(event_id=event_id, seat_ids=seat_ids)
     names = ", ".join(
         _("Section %(section)s, row %(row)s-%(number)s")
         % {"section": seat.section, "row": seat.row, "number": seat.number}
@@ -75,75 +69,53 @@ def _refusal_message(exc: DomainError, *, event_id: int) -> str:
     ) % {"seats": names}
 
 
-@dataclass(frozen=True)
-class HeldSeats:
-    seats: list[Seat]
-    total: Decimal
-    expires_at_ms: int | None
-
-    @property
-    def expires_at(self) -> datetime | None:
-        if self.expires_at_ms is None:
-            return None
-        return datetime.fromtimestamp(self.expires_at_ms / 1000, tz=UTC)
-
-
-def _held_seats(hold: Hold, *, event_id: int) -> HeldSeats:
-    seats = list(
-        Seat.objects.filter(event_id=event_id, pk__in=hold.seat_ids).order_by("section", "row", "number")
-    )
-    return HeldSeats(
-        seats=seats, total=sum((seat.price for seat in seats), Decimal("0")), expires_at_ms=hold.expires_at_ms
-    )
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
     event = _event_or_404(event_id)
-    pass_expires = pass_expires_at_ms(event_id=event_id, user_id=request.user.pk)
-    hold = holds_get(event_id=event_id, user_id=request.user.pk)
-    # Without a pass only someone still holding seats may stay (to reach checkout).
-    if pass_expires is None and not (request.method == "GET" and hold.seat_ids):
-        return _to_waiting_room(request, event_id)
-
     if request.method == "POST":
-        # The no-JavaScript path: a seat button submits its id; "release" gives back all.
-        try:
-            if request.POST.get("action") == "release":
-                services.seats_release(event_id=event_id, user_id=request.user.pk)
-                messages.info(request, _("Your held seats were released."))
-            else:
-                seat_ids = _seat_ids_from(request)
-                if not seat_ids:
-                    messages.error(request, _("Choose at least one seat."))
-                else:
-                    services.seats_hold(event_id=event_id, user_id=request.user.pk, seat_ids=seat_ids)
-                    messages.success(request, _("Seats held. Check out before the countdown ends."))
-        except DomainError as exc:
-            if exc.code == "not_admitted":
-                return _to_waiting_room(request, event_id)
-            messages.error(request, _refusal_message(exc, event_id=event_id))
-        return redirect("booking:seat_picker", event_id=event_id)
-
-    held = _held_seats(hold, event_id=event_id)
-    seat_map = seat_map_current(event_id)
-    cap = selectors.hold_cap(
+        return _seat_picker_post(request, event_id)
+    state = selectors.seat_picker_state(
         event_id=event_id, user_id=request.user.pk, max_tickets_per_user=event.max_tickets_per_user
     )
+    if state is None:
+        return _to_waiting_room(request, event_id)
     return render(
         request,
         "booking/seat_picker.html",
         {
             "event": event,
-            "sections": seat_sections(seat_map.seats(), mine=set(hold.seat_ids)),
-            "seat_map_etag": seat_map.etag,
-            "held": held,
-            "cap": cap,
-            "pass_expires_at_ms": pass_expires,
+            "sections": seat_sections(state.seat_map.seats(), mine=set(state.held.seat_ids)),
+            "seat_map_etag": state.seat_map.etag,
+            "held": state.held,
+            "cap": state.cap,
+            "pass_expires_at_ms": state.pass_expires_at_ms,
             "server_now_ms": int(time.time() * 1000),
         },
     )
+
+
+def _seat_picker_post(request: HttpRequest, event_id: int) -> HttpResponse:
+    """The no-JavaScript path: a seat button submits its id; "release" gives back all.
+    Holding or releasing needs a live pass (holding seats is not enough here)."""
+    if not selectors.pass_is_live(event_id=event_id, user_id=request.user.pk):
+        return _to_waiting_room(request, event_id)
+    try:
+        if request.POST.get("action") == "release":
+            services.seats_release(event_id=event_id, user_id=request.user.pk)
+            messages.info(request, _("Your held seats were released."))
+        else:
+            seat_ids = _seat_ids_from(request)
+            if not seat_ids:
+                messages.error(request, _("Choose at least one seat."))
+            else:
+                services.seats_hold(event_id=event_id, user_id=request.user.pk, seat_ids=seat_ids)
+                messages.success(request, _("Seats held. Check out before the countdown ends."))
+    except DomainError as exc:
+        if exc.code == "not_admitted":
+            return _to_waiting_room(request, event_id)
+        messages.error(request, _refusal_message(exc, event_id=event_id))
+    return redirect("booking:seat_picker", event_id=event_id)
 
 
 @login_required
@@ -154,7 +126,7 @@ def checkout(request: HttpRequest, event_id: int) -> HttpResponse:
         key = request.POST.get("idempotency_key", "")[: services.MAX_IDEMPOTENCY_KEY_LENGTH] or None
         try:
             booking, created = services.booking_confirm(
-                user=request.user,
+                user_id=request.user.pk,
                 event_id=event_id,
                 seat_ids=_seat_ids_from(request),
                 idempotency_key=key,
@@ -169,8 +141,8 @@ def checkout(request: HttpRequest, event_id: int) -> HttpResponse:
             messages.success(request, _("Booking confirmed. Your tickets are on their way to your inbox."))
         return redirect("booking:booking_detail", code=booking.code)
 
-    hold = holds_get(event_id=event_id, user_id=request.user.pk)
-    if not hold.seat_ids:
+    held = selectors.held_seats_get(event_id=event_id, user_id=request.user.pk)
+    if not held.seats:
         messages.info(request, _("You hold no seats for this event. Choose your seats first."))
         return redirect("booking:seat_picker", event_id=event_id)
     return render(
@@ -178,7 +150,7 @@ def checkout(request: HttpRequest, event_id: int) -> HttpResponse:
         "booking/checkout.html",
         {
             "event": event,
-            "held": _held_seats(hold, event_id=event_id),
+            "held": held,
             # A new key per rendered page: a double submit of this form books once.
             "idempotency_key": uuid.uuid4().hex,
             "server_now_ms": int(time.time() * 1000),

@@ -20,6 +20,7 @@ from ticketing.errors import (
     error_body,
     unavailable_body,
 )
+from ticketing.metrics.counters import count_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def _code_for(exc: exceptions.APIException) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    count_unavailable(exc)  # counts only Redis / database outages, answered 503 below
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.detail, **exc.extra), status=exc.status)
     if isinstance(exc, ServiceUnavailable):

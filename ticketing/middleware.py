@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from ticketing.errors import RETRY_AFTER_SECONDS, ServiceUnavailable, error_response, unavailable_response
+from ticketing.metrics.counters import count_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class ServiceUnavailableMiddleware:
             what = exc.what
         else:
             return None
+        count_unavailable(exc)
         logger.warning("%s unavailable for %s: %s", what, request.path, exc)
         if _wants_json(request):
             return unavailable_response(what)

@@ -16,6 +16,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from ticketing import celery_broker, celery_queues
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -64,6 +66,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: times every request by route, and answers GET /metrics to the METRICS_TOKEN
+    # holder before the HTTPS redirect and the host check (ticketing/metrics/web.py).
+    "ticketing.metrics.web.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "ticketing.middleware.ServiceUnavailableMiddleware",
@@ -180,6 +185,9 @@ if REDIS_URL.partition("://")[0] in {"redis+cluster", "rediss+cluster"} and not 
     raise ImproperlyConfigured(
         "REDIS_URL is a Redis Cluster: set CELERY_BROKER_URL to a single Redis or RabbitMQ."
     )
+# The broker: Redis (the embedded one, or REDIS_URL's) unless CELERY_BROKER_URL names
+# another. Production runs RabbitMQ, amqp://user:pass@host:5672/vhost (docs/DEPLOYMENT.md,
+# "Broker"); ticketing.celery_broker says why each connection value below is what it is.
 CELERY_BROKER_URL = os.environ.get(
     "CELERY_BROKER_URL",
     REDIS_URL.replace("unix://", "redis+socket://", 1) if REDIS_URL.startswith("unix://") else REDIS_URL,
@@ -189,6 +197,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Durable queues, each with its durable direct exchange (ticketing.celery_queues); the
+# routes below say which task goes to which.
+CELERY_TASK_QUEUES = celery_queues.TASK_QUEUES
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "queueing.*": {"queue": "admission"},
@@ -196,11 +207,30 @@ CELERY_TASK_ROUTES = {
     "booking.tasks.send_*": {"queue": "mail"},
     "booking.tasks.*": {"queue": "default"},
 }
+# Imported first thing by every worker: connects the task metrics (on when
+# CELERY_METRICS_PORT is set; ticketing/metrics/celery.py).
+CELERY_IMPORTS = ["ticketing.metrics.celery"]
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+if celery_broker.broker_is_amqp(CELERY_BROKER_URL):
+    # RabbitMQ: publisher confirms, bounded waits, heartbeats, one publish retry. The
+    # Redis broker (the embedded default) keeps Celery's defaults.
+    CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker.AMQP_TRANSPORT_OPTIONS
+    CELERY_BROKER_CONNECTION_TIMEOUT = celery_broker.CONNECT_TIMEOUT_SECONDS
+    CELERY_BROKER_HEARTBEAT = celery_broker.HEARTBEAT_SECONDS
+    CELERY_TASK_PUBLISH_RETRY_POLICY = celery_broker.AMQP_PUBLISH_RETRY_POLICY
+# A worker that loses its broker keeps reconnecting (a RabbitMQ restart); one that starts
+# gets BROKER_STARTUP_WAIT_SECONDS to find it, then exits with status 69 (ticketing.celery).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+BROKER_STARTUP_WAIT_SECONDS = float(
+    os.environ.get("CELERY_BROKER_STARTUP_WAIT", celery_broker.STARTUP_WAIT_SECONDS)
+)
+# A mail task running when the connection drops finishes and records emailed_at; its
+# redelivered copy then finds the mail sent. Cancelling it could cut it off after the
+# relay took the mail and before emailed_at, and the copy would mail the buyer twice.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
 # --- REST framework and JWT --------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -310,14 +340,10 @@ EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Tickets <tickets@example.com>")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 
-# --- Booking guard -----------------------------------------------------------------------
-# Test-only switch for the negative controls of the race tests: with it off the
-# conditional UPDATE that makes the database the final judge is skipped, and the
-# race tests must then see a double sale. Never settable in production.
-BOOKING_DB_GUARD = True
-# Test-only: a pause between reading and writing seats in booking_confirm, so the
-# negative controls reliably overlap. 0 everywhere else.
-BOOKING_RACE_DELAY_SECONDS = 0.0
+# --- Metrics (ticketing/metrics/) --------------------------------------------------------
+# Bearer token of GET /metrics on the web nodes and of the workers' CELERY_METRICS_PORT.
+# Empty (the default): both endpoints are off (/metrics is a 404 like any unknown path).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 # ``make bench`` mounts a bare Django JSON view as the baseline for its ratios.
 BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)

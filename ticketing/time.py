@@ -4,7 +4,8 @@ other. The only place that converts between them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
 from django.utils import timezone
 
@@ -20,6 +21,11 @@ def datetime_from_ms(ms: int) -> datetime:
 
 def iso_from_ms(ms: int) -> str:
     """ISO-8601 with milliseconds and the current time zone's offset (API.md times)."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.get_current_timezone()).isoformat(
-        timespec="milliseconds"
-    )
+    return _iso(ms, timezone.get_current_timezone())
+
+
+# Thousands of waiting-room answers a second describe the same few moments (one pulse
+# read serves them all for a quarter of a second): format each moment once.
+@lru_cache(maxsize=256)
+def _iso(ms: int, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=zone).isoformat(timespec="milliseconds")

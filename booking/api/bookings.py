@@ -105,7 +105,7 @@ class BookingListCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         booking, created = services.booking_confirm(
-            user=request.user,
+            user_id=request.user.pk,
             event_id=serializer.validated_data["event_id"],
             seat_ids=serializer.validated_data["seat_ids"],
             idempotency_key=key.strip() if key else None,

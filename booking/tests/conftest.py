@@ -1,8 +1,9 @@
-"""Fixtures of the booking tests: admitted buyers, held seats, eager Celery."""
+"""Fixtures of the booking tests: admitted buyers, expired holds, the live server for races
+(eager Celery is in the root conftest)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -41,14 +42,9 @@ def admitted() -> Callable[..., None]:
 
 
 @pytest.fixture
-def eager_celery(settings: Any) -> Iterator[None]:
-    """Runs Celery tasks in-process, as a worker would (CELERY_TASK_ALWAYS_EAGER)."""
-    from ticketing.celery import app
-
-    # Read the current value before changing the setting: the first read loads the
-    # Celery config, which would otherwise pick up the eager setting and keep it.
-    previous = app.conf.task_always_eager
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
+def race_server(live_server: Any) -> Any:
+    """The live server, ready for a crowd: 50 simultaneous connects overflow the dev
+    server's default listen backlog (10). Each request thread has its own database
+    connection (the SQLite test database is a file, see settings.py)."""
+    live_server.thread.httpd.socket.listen(256)
+    return live_server

@@ -19,7 +19,7 @@ def booking(user, on_sale_event, django_capture_on_commit_callbacks) -> Booking:
     admit_users(on_sale_event, user)
     seats_hold(event_id=on_sale_event.pk, user_id=user.pk, seat_ids=seats, hold_seconds=60, cap=4)
     with django_capture_on_commit_callbacks(execute=True):
-        booking, _ = booking_confirm(user=user, event_id=on_sale_event.pk, seat_ids=seats)
+        booking, _ = booking_confirm(user_id=user.pk, event_id=on_sale_event.pk, seat_ids=seats)
     return booking
 
 

@@ -9,6 +9,7 @@ from booking.tests.conftest import admit_users, expire_hold, seat_ids_of
 from conftest import make_auth_client
 from events.models import Seat, SeatStatus
 from events.services.seat_map import seat_map_current
+from queueing.holds import seats_hold
 from queueing.line import pass_expires_at_ms
 
 pytestmark = pytest.mark.django_db
@@ -240,15 +241,10 @@ def test_bookings_require_authentication(api_client):
 def test_confirm_with_the_token_of_a_deleted_account_is_401(user_factory, on_sale_event):
     """Stateless tokens outlive a deleted account for minutes: confirm must refuse it
     cleanly (the foreign key fails), never answer 5xx."""
-    from conftest import make_auth_client
-    from queueing.holds import seats_hold
-    from queueing.line import line_admit, line_join
-
     buyer = user_factory()
     client = make_auth_client(buyer)
     seat = on_sale_event.seats.first()
-    line_join(event_id=on_sale_event.pk, user_id=buyer.pk, sales_open_at_ms=0)
-    line_admit(event_id=on_sale_event.pk, capacity=10, pass_seconds=600)
+    admit_users(on_sale_event, buyer)
     seats_hold(event_id=on_sale_event.pk, user_id=buyer.pk, seat_ids=[seat.pk], hold_seconds=60, cap=4)
     buyer.delete()
     response = client.post(

@@ -24,7 +24,7 @@ def held(event, user, seat_ids):
 
 def confirm(user, event, seat_ids, capture, **kwargs):
     with capture(execute=True):
-        booking, _ = booking_confirm(user=user, event_id=event.pk, seat_ids=seat_ids, **kwargs)
+        booking, _ = booking_confirm(user_id=user.pk, event_id=event.pk, seat_ids=seat_ids, **kwargs)
     return booking
 
 
@@ -68,7 +68,7 @@ def test_no_mail_when_the_confirm_rolls_back(user, on_sale_event, django_capture
     Seat.objects.filter(pk=b).update(status=SeatStatus.SOLD)
 
     with pytest.raises(DomainError), django_capture_on_commit_callbacks(execute=True) as callbacks:
-        booking_confirm(user=user, event_id=on_sale_event.pk, seat_ids=[a, b])
+        booking_confirm(user_id=user.pk, event_id=on_sale_event.pk, seat_ids=[a, b])
 
     assert callbacks == []
     assert mail.outbox == []
@@ -138,7 +138,7 @@ def test_unsent_mails_are_requeued(user, on_sale_event, django_capture_on_commit
     seats = seat_ids_of(on_sale_event, 1)
     held(on_sale_event, user, seats)
     # The broker was down at commit: the booking exists, its mail was never queued.
-    booking, _ = booking_confirm(user=user, event_id=on_sale_event.pk, seat_ids=seats)
+    booking, _ = booking_confirm(user_id=user.pk, event_id=on_sale_event.pk, seat_ids=seats)
     Booking.objects.filter(pk=booking.pk).update(confirmed_at=timezone.now() - timedelta(hours=1))
     assert mail.outbox == []
 

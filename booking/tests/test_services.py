@@ -25,7 +25,7 @@ def confirmed_booking(user, event, seat_ids, capture):
     admit_users(event, user)
     seats_hold(event_id=event.pk, user_id=user.pk, seat_ids=seat_ids, hold_seconds=60, cap=10)
     with capture(execute=True):
-        booking, created = booking_confirm(user=user, event_id=event.pk, seat_ids=seat_ids)
+        booking, created = booking_confirm(user_id=user.pk, event_id=event.pk, seat_ids=seat_ids)
     assert created
     return booking
 

@@ -19,7 +19,9 @@ Every answer here is about one buyer: ``Cache-Control: private, no-store``.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+import json
+
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -190,13 +192,10 @@ def queue_endpoint(request: HttpRequest, event_id: int) -> HttpResponse:
         return _private(domain_error_response(error))
 
 
-def _answer(answer: QueueAnswer, event: EventSettings, *, code: int) -> JsonResponse:
-    return JsonResponse(
-        queue_answer_payload(answer, event=event),
-        status=code,
-        headers=PRIVATE,
-        json_dumps_params=COMPACT_JSON,
-    )
+def _answer(answer: QueueAnswer, event: EventSettings, *, code: int) -> HttpResponse:
+    # Plain json.dumps: the payload holds only str, int, bool and None.
+    body = json.dumps(queue_answer_payload(answer, event=event), **COMPACT_JSON)
+    return HttpResponse(body, status=code, content_type="application/json", headers=PRIVATE)
 
 
 # drf-spectacular documents the URL through the DRF view it stands for.

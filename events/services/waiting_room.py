@@ -33,6 +33,7 @@ from queueing.line import LineEntry, line_join, line_leave, line_status
 from queueing.pulse import Pulse, heartbeat_note, pulse_get
 from queueing.rates import eta_seconds
 from ticketing.errors import DomainError
+from ticketing.metrics.counters import count_queue_status
 from ticketing.time import iso_from_ms
 
 # Polling interval suggested to clients (``poll_after_ms``): every second near the front
@@ -132,6 +133,7 @@ def queue_status_get(
         answer = _answer_from_cursor(claims, ticket=ticket)
         if answer is not None:
             return answer, event
+    count_queue_status("exact")
     entry = line_status(event_id=event_id, user_id=user_id)
     if entry.state == "none":
         raise _not_in_queue()
@@ -156,6 +158,7 @@ def _answer_from_cursor(claims: QueueTicket, *, ticket: str) -> QueueAnswer | No
     if claims.arrival <= pulse.serving or (claims.preopen and pulse.shuffled):
         return None
     heartbeat_note(event_id=claims.event_id, user_id=claims.user_id)
+    count_queue_status("cursor")
     ahead = estimated_ahead(arrival=claims.arrival, pulse=pulse)
     return QueueAnswer(
         state="sold_out" if pulse.sold_out else "waiting",

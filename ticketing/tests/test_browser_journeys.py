@@ -113,18 +113,6 @@ def new_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def eager_celery(settings: Any) -> Iterator[None]:
-    """Celery tasks (the ticket e-mail) run in the live server's thread, as a worker would."""
-    from ticketing.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
-@pytest.fixture
 def shot() -> Callable[..., None]:
     """Saves the page at desktop and/or phone width (viewport-sized PNGs)."""
     base = Path(settings.BASE_DIR) / "docs" / "screenshots"
@@ -175,8 +163,7 @@ def seat_of(event: Event, section: str, row: str, number: int) -> Seat:
 def test_buyer_signs_up_queues_picks_seats_books_and_cancels(
     new_page: Callable[..., Any], shot: Callable[..., None], eager_celery: None, user_factory: Any
 ) -> None:
-    from events.waiting_room import queue_join
-
+    from events.services.waiting_room import queue_join
     from events.tasks import admit_on_sale_events
     from queueing.line import line_admit
 
@@ -230,8 +217,9 @@ def test_buyer_signs_up_queues_picks_seats_books_and_cancels(
     shift_before = layout_shift(page)
     admitted = admit_on_sale_events()  # capacity 1: the first buyer goes in
     assert admitted[event.pk]["admitted"] == 1
-    expect(position).to_have_text("2", timeout=FOLLOW_MS)
-    expect(page.locator('[data-field="ahead"]')).to_have_text("1")
+    # Polled with the queue ticket from behind the serving cursor: an estimate, said so.
+    expect(position).to_have_text("about 2", timeout=FOLLOW_MS)
+    expect(page.locator('[data-field="ahead"]')).to_have_text("about 1")
     expect(page.locator('[data-field="eta"]')).not_to_be_empty()
     assert layout_shift(page) - shift_before < 0.01, "the waiting room moved when its figures updated"
     shot(page, "02-waiting-room")
@@ -339,8 +327,7 @@ def test_buyer_signs_up_queues_picks_seats_books_and_cancels(
 def test_staff_creates_an_event_with_seats_and_steers_the_rush(
     new_page: Callable[..., Any], shot: Callable[..., None], staff_user: User, user_factory: Any
 ) -> None:
-    from events.waiting_room import queue_join
-
+    from events.services.waiting_room import queue_join
     from events.tasks import admit_on_sale_events
 
     page = new_page()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -30,6 +29,13 @@ from booking.models import Booking, BookingStatus, Ticket
 from booking.services import code_generate
 from booking.tasks import requeue_unsent_emails, send_ticket_email
 from booking.tests.conftest import admit_users, seat_ids_of
+from conftest import (
+    celery_worker_command,
+    celery_worker_start,
+    database_url_for_subprocess,
+    make_auth_client,
+    stop_process_group,
+)
 from events.models import Seat, SeatStatus
 from events.tasks import reconcile_seat_maps
 from queueing.connection import get_redis
@@ -37,14 +43,7 @@ from queueing.holds import holds_get, seats_hold
 from queueing.keys import EventKeys
 from queueing.seatmap import seatmap_load
 from queueing.tests.helpers import seat_statuses
-from ticketing.tests.conftest import (
-    bearer_client,
-    database_url_for_subprocess,
-    free_port,
-    stop_process_group,
-    timed,
-    wait_until,
-)
+from ticketing.tests.conftest import free_port, timed, wait_until
 
 # A stalled Redis must cost a request about this long, never more (settings.py default: 2 s).
 STALL_SOCKET_TIMEOUT = 0.5
@@ -91,7 +90,7 @@ def test_redis_killed_mid_rush_answers_503_keeps_bookings_and_is_healed_after_re
     server = queue_on_spare_redis
     event = event_factory(rows=2, seats_per_row=5)
     seats = seat_ids_of(event)
-    first, second, late = (bearer_client(user_factory()) for _ in range(3))
+    first, second, late = (make_auth_client(user_factory()) for _ in range(3))
     admit_users(event, first.user, second.user)
     booking = hold_and_confirm(first, event.pk, seats[:2], django_capture_on_commit_callbacks)
     to_cancel = hold_and_confirm(second, event.pk, seats[2:3], django_capture_on_commit_callbacks)
@@ -174,7 +173,7 @@ def test_redis_back_from_a_stale_snapshot_cannot_double_sell_and_is_reconciled(
     server = queue_on_spare_redis
     event = event_factory()
     seat = seat_ids_of(event, 1)[0]
-    first, second = (bearer_client(user_factory()) for _ in range(2))
+    first, second = (make_auth_client(user_factory()) for _ in range(2))
     admit_users(event, first.user)
     hold_and_confirm(first, event.pk, [seat], django_capture_on_commit_callbacks)
 
@@ -210,7 +209,7 @@ def test_stalled_redis_fails_in_bounded_time_with_503_then_recovers(
     settings.REDIS_URL = spare_redis_server.url  # the client is built with the timeout above
     event = event_factory()
     seats = seat_ids_of(event, 2)
-    buyer, newcomer = (bearer_client(user_factory()) for _ in range(2))
+    buyer, newcomer = (make_auth_client(user_factory()) for _ in range(2))
     admit_users(event, buyer.user)
     assert seat_map(buyer, event.pk)[seats[0]] == "available"
 
@@ -309,7 +308,7 @@ def test_database_locked_during_confirm_is_503_keeps_the_holds_and_sends_no_mail
 ):
     event = event_factory()
     seats = seat_ids_of(event, 2)
-    buyer = bearer_client(user_factory())
+    buyer = make_auth_client(user_factory())
     admit_users(event, buyer.user)
     assert buyer.post(f"/api/events/{event.pk}/holds/", {"seat_ids": seats}, format="json").status_code == 201
     body = {"event_id": event.pk, "seat_ids": seats}
@@ -375,32 +374,7 @@ EMAIL_TIMEOUT = 60
 
 def start_mail_worker(tmp_path: Path, *, name: str, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
     log_path = tmp_path / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("celery")),
-                "-A",
-                "ticketing",
-                "worker",
-                "-Q",
-                "mail",
-                "-n",
-                f"{name}@%h",
-                "--concurrency",
-                "1",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "info",
-            ],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: we kill exactly these
-        )
-    return process, log_path
+    return celery_worker_start(celery_worker_command("mail", name=name), env=env, log_path=log_path), log_path
 
 
 @pytest.mark.slow
@@ -413,8 +387,7 @@ def test_mail_worker_killed_before_sending_the_ticket_sends_it_exactly_once_afte
     and pool child) there. The task was acked late, so the broker still has it; a new
     worker gets it again (visibility timeout shortened to 1 s for the test) and the
     buyer receives exactly one mail, recorded in ``emailed_at``."""
-    if not Path(sys.executable).with_name("celery").exists():
-        pytest.skip("the celery command is not installed next to this Python")
+    celery_worker_command("mail")  # skips here, before any setup, without the celery command
     event = event_factory()
     booking = make_unmailed_booking(event, user_factory())
     broker_url = f"redis://127.0.0.1:{spare_redis_server.port}/1"

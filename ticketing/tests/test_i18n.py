@@ -122,7 +122,7 @@ def ko_booking(user, on_sale_event, django_capture_on_commit_callbacks):
     seats_hold(event_id=on_sale_event.pk, user_id=user.pk, seat_ids=seats, hold_seconds=60, cap=4)
     with django_capture_on_commit_callbacks(execute=False):  # the e-mail is sent below
         booking, _created = booking_confirm(
-            user=user, event_id=on_sale_event.pk, seat_ids=seats, language="ko"
+            user_id=user.pk, event_id=on_sale_event.pk, seat_ids=seats, language="ko"
         )
     return booking
 
@@ -188,7 +188,7 @@ def test_english_email_keeps_english(user, on_sale_event, django_capture_on_comm
     seats_hold(event_id=on_sale_event.pk, user_id=user.pk, seat_ids=seats, hold_seconds=60, cap=4)
     with django_capture_on_commit_callbacks(execute=False):
         booking, _created = booking_confirm(
-            user=user, event_id=on_sale_event.pk, seat_ids=seats, language="en"
+            user_id=user.pk, event_id=on_sale_event.pk, seat_ids=seats, language="en"
         )
 
     ticket_email_send(booking_id=booking.pk)
