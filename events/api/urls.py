@@ -4,10 +4,14 @@ from events.api import catalogue, staff
 from events.api.queue import QueueCursorApi, queue_endpoint
 from events.api.seat_map import seat_map_endpoint
 
-# The two reads a rush polls thousands of times a second come first (see ticketing/urls.py).
+# The two reads a rush polls thousands of times a second: ticketing/urls.py mounts them
+# first and without an include (each include level is one more pattern match per request).
+hot_urlpatterns = [
+    path("api/events/<int:event_id>/queue/", queue_endpoint, name="api-event-queue"),
+    path("api/events/<int:event_id>/seats/", seat_map_endpoint, name="api-event-seats"),
+]
+
 urlpatterns = [
-    path("events/<int:event_id>/queue/", queue_endpoint, name="api-event-queue"),
-    path("events/<int:event_id>/seats/", seat_map_endpoint, name="api-event-seats"),
     path("events/", catalogue.EventListApi.as_view(), name="api-events"),
     path("events/<int:event_id>/", catalogue.EventDetailApi.as_view(), name="api-event"),
     path("events/<int:event_id>/queue/cursor/", QueueCursorApi.as_view(), name="api-event-queue-cursor"),
