@@ -33,6 +33,7 @@ with joins or admissions, and the cursor must never pass an arrival still waitin
 ]]
 
 --!include sweep_expired_holds
+--!include seat_counts
 
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -93,19 +94,8 @@ local paused = ctl_paused == '1'
 local available = -1
 local sold_out = redis.call('HGET', KEYS[3], 'sold_out') == '1'
 if redis.call('EXISTS', KEYS[4]) == 1 then
-  available = 0
-  local held = 0
-  for _, value in ipairs(redis.call('HVALS', KEYS[4])) do
-    if value == 'a' then
-      available = available + 1
-    elseif string.sub(value, 1, 2) == 'h:' then
-      if tonumber(string.sub(value, 3)) >= now_ms then
-        held = held + 1
-      else
-        available = available + 1
-      end
-    end
-  end
+  local held
+  available, held = seat_counts(KEYS[4], now_ms)
   sold_out = available == 0 and held == 0
   if sold_out then
     redis.call('HSET', KEYS[3], 'sold_out', '1')

@@ -15,6 +15,8 @@ waiting jumps between two reads misleads staff), live passes and holds are judge
 the Redis clock, and it is one round trip for a page polled every second.
 ]]
 
+--!include seat_counts
+
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_s = tonumber(t[1])
@@ -26,15 +28,7 @@ for i = 1, #flat, 2 do ctl[flat[i]] = flat[i + 1] end
 local available, held, sold = 0, 0, 0
 local has_map = redis.call('EXISTS', KEYS[4])
 if has_map == 1 then
-  for _, value in ipairs(redis.call('HVALS', KEYS[4])) do
-    if value == 's' then
-      sold = sold + 1
-    elseif string.sub(value, 1, 2) == 'h:' and tonumber(string.sub(value, 3)) >= now_ms then
-      held = held + 1
-    else
-      available = available + 1
-    end
-  end
+  available, held, sold = seat_counts(KEYS[4], now_ms)
 end
 
 return cjson.encode({
