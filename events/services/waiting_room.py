@@ -140,13 +140,16 @@ def queue_status_get(
     return _exact_answer(entry, event_id=event_id, user_id=user_id), event
 
 
-def queue_status_from_ticket(*, event_id: int, ticket: str) -> tuple[QueueAnswer, EventSettings] | None:
-    """For a poll that carries only a queue ticket (the waiting-room page: no bearer
-    token): the estimate when the ticket allows one, else None (the caller then
-    authenticates the request the usual way and asks ``queue_status_get``). The ticket's
-    signature stands for the buyer here: it can only ever yield "still waiting"."""
+def queue_status_from_ticket(
+    *, event_id: int, ticket: str, user_id: int | None = None
+) -> tuple[QueueAnswer, EventSettings] | None:
+    """For a poll carrying a queue ticket: the estimate when the ticket allows one, else
+    None (the caller then authenticates the request the usual way and asks
+    ``queue_status_get``). Without ``user_id`` (the waiting-room page, which sends no
+    bearer token) the ticket's signature stands for the buyer: it can only ever yield
+    "still waiting". A bad ticket raises as in ``queue_status_get``."""
     event = event_for_queue(event_id)
-    claims = queue_ticket_verify(ticket, event_id=event_id, user_id=None, now_s=_now_s())
+    claims = queue_ticket_verify(ticket, event_id=event_id, user_id=user_id, now_s=_now_s())
     answer = _answer_from_cursor(claims, ticket=ticket)
     return (answer, event) if answer is not None else None
 

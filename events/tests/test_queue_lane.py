@@ -1,0 +1,163 @@
+"""The poll lane in front of Django (events/api/queue_lane.py), called as the WSGI
+application gunicorn runs: the same answer as Django's view for a poll from behind the
+cursor, no database and no per-buyer Redis round trip for it, and every other request
+handed to Django unchanged."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+from django.core.wsgi import get_wsgi_application
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from conftest import make_auth_client
+from events.api import queue_lane
+from queueing import scripts
+from queueing.line import line_admit
+from ticketing.wsgi import application as gunicorns_application
+
+# The real WSGI handler may close database connections between requests, which a test
+# wrapped in one transaction would not survive: these tests commit for real.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def call(
+    path: str, *, method: str = "GET", headers: dict[str, str] | None = None, app: Any = gunicorns_application
+) -> tuple[int, dict, Any]:
+    """One request through the WSGI application; (status, headers, JSON body or None)."""
+    environ: dict[str, Any] = {"REQUEST_METHOD": method, "PATH_INFO": path, "HTTP_HOST": "testserver"}
+    environ.update(headers or {})
+    setup_testing_defaults(environ)
+    environ["wsgi.input"] = io.BytesIO(b"")
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        started["status"] = int(status.split()[0])
+        started["headers"] = {name.lower(): value for name, value in response_headers}
+
+    chunks = app(environ, start_response)
+    body = b"".join(chunks)
+    if hasattr(chunks, "close"):
+        chunks.close()
+    is_json = started["headers"].get("content-type", "").startswith("application/json")
+    return started["status"], started["headers"], json.loads(body) if body and is_json else None
+
+
+@pytest.fixture
+def waiting(user_factory, on_sale_event) -> dict[str, Any]:
+    """Six buyers in line, two admitted: the last one polls from behind the cursor."""
+    buyers = [user_factory() for _ in range(6)]
+    tickets = [
+        make_auth_client(buyer).post(f"/api/events/{on_sale_event.pk}/queue/").json()["queue_ticket"]
+        for buyer in buyers
+    ]
+    line_admit(event_id=on_sale_event.pk, capacity=2, pass_seconds=600)
+    token = str(RefreshToken.for_user(buyers[5]).access_token)
+    return {"event": on_sale_event, "buyers": buyers, "tickets": tickets, "token": token}
+
+
+def url(event) -> str:
+    return f"/api/events/{event.pk}/queue/"
+
+
+def test_the_lane_answers_like_the_django_view(waiting, monkeypatch, django_assert_num_queries):
+    event, ticket = waiting["event"], waiting["tickets"][5]
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {waiting['token']}", "HTTP_X_QUEUE_TICKET": ticket}
+    django = make_auth_client(waiting["buyers"][5]).get(url(event), HTTP_X_QUEUE_TICKET=ticket).json()
+    calls: list[str] = []
+    real = scripts.run_script
+    monkeypatch.setattr(
+        "queueing.pulse.run_script", lambda name, **kw: calls.append(name) or real(name, **kw)
+    )
+    monkeypatch.setattr("queueing.line.run_script", lambda name, **kw: calls.append(name) or real(name, **kw))
+    with django_assert_num_queries(0):
+        status, response_headers, body = call(url(event), headers=headers)
+    assert status == 200
+    assert body == django
+    assert (body["state"], body["position"], body["estimated"]) == ("waiting", 4, True)
+    assert response_headers["cache-control"] == "private, no-store"
+    assert response_headers["content-type"] == "application/json"
+    assert response_headers["x-content-type-options"] == "nosniff"
+    assert "queue_status" not in calls  # no per-buyer script
+    # The page's way: the ticket alone.
+    assert call(url(event), headers={"HTTP_X_QUEUE_TICKET": ticket})[2] == django
+
+
+def test_the_lane_answers_nothing_but_the_estimate(waiting, monkeypatch):
+    """Its own answers are only 200 "waiting" from the cursor; everything else is Django's."""
+    answered: list[bytes | None] = []
+    real = queue_lane.lane_answer
+    monkeypatch.setattr(
+        queue_lane, "lane_answer", lambda environ: answered.append(real(environ)) or answered[-1]
+    )
+    event, tickets = waiting["event"], waiting["tickets"]
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {waiting['token']}"}
+    cases = [
+        # (headers, path, method, expected status, expected code or state)
+        ({**bearer, "HTTP_X_QUEUE_TICKET": tickets[0]}, url(event), "GET", 403, "queue_ticket_mismatch"),
+        (
+            {"HTTP_X_QUEUE_TICKET": tickets[0]},
+            url(event),
+            "GET",
+            401,
+            "not_authenticated",
+        ),  # admitted: exact path
+        (
+            {**bearer, "HTTP_X_QUEUE_TICKET": tickets[5][:-2] + "xx"},
+            url(event),
+            "GET",
+            401,
+            "queue_ticket_invalid",
+        ),
+        (
+            {"HTTP_AUTHORIZATION": "Bearer forged", "HTTP_X_QUEUE_TICKET": tickets[5]},
+            url(event),
+            "GET",
+            401,
+            None,
+        ),
+        ({**bearer, "HTTP_X_QUEUE_TICKET": tickets[5]}, "/api/events/999999/queue/", "GET", 404, "not_found"),
+        ({**bearer, "HTTP_X_QUEUE_TICKET": tickets[5]}, url(event), "POST", 200, "waiting"),  # a join: Django
+        (
+            {**bearer, "HTTP_X_QUEUE_TICKET": tickets[5], "HTTP_HOST": "evil.example"},
+            url(event),
+            "GET",
+            400,
+            None,
+        ),
+    ]
+    for headers, path, method, status, expected in cases:
+        answered.clear()
+        got_status, _headers, body = call(path, method=method, headers=headers)
+        assert got_status == status, (headers, path, method, got_status, body)
+        assert not any(answered), (headers, path)  # the lane gave none of these answers
+        if expected and body is not None:
+            assert expected in (body.get("code"), body.get("state")), body
+
+
+def test_an_admitted_buyer_still_learns_of_the_pass(waiting):
+    event = waiting["event"]
+    first = waiting["buyers"][0]
+    token = str(RefreshToken.for_user(first).access_token)
+    status, _headers, body = call(
+        url(event),
+        headers={"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_X_QUEUE_TICKET": waiting["tickets"][0]},
+    )
+    assert (status, body["state"], body["estimated"]) == (200, "active", False)
+
+
+def test_with_an_https_redirect_the_lane_leaves_plain_http_to_django(waiting, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Django's middleware reads the setting when the handler is built.
+    app = queue_lane.QueuePollLane(get_wsgi_application())
+    event, ticket = waiting["event"], waiting["tickets"][5]
+    assert call(url(event), headers={"HTTP_X_QUEUE_TICKET": ticket}, app=app)[0] == 301
+    status, _headers, body = call(
+        url(event), headers={"HTTP_X_QUEUE_TICKET": ticket, "HTTP_X_FORWARDED_PROTO": "https"}, app=app
+    )
+    assert (status, body["estimated"]) == (200, True)
