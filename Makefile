@@ -8,7 +8,7 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := ticketing.settings
 
 .PHONY: run test setup setup-run migrate demo lint format bench loadtest crowd check-deploy clean help screenshots messages \
-	redis-cluster redis-cluster-stop
+	redis-cluster redis-cluster-stop drill
 
 help:
 	@echo "make run       set up (requirements.txt only) and serve the site with demo data on"
@@ -18,6 +18,8 @@ help:
 	@echo "make loadtest  rehearse a sale with locust and check the invariants"
 	@echo "make crowd     50,000 buyers waiting at once (CROWD_ARGS=--reference: the 3,000-user rush)"
 	@echo "make lint      ruff check + ruff format --check"
+	@echo "make drill DRILL=name    a failover drill in a short multi-node sale: redis-master,"
+	@echo "                         redis-replica, rabbitmq-restart, database-restart"
 	@echo "make redis-cluster       a local Redis Cluster (3 masters + 3 replicas, ports 7100-7105);"
 	@echo "                         prints its REDIS_URL; make redis-cluster-stop ends it"
 
@@ -121,8 +123,34 @@ check-deploy: setup
 bench: migrate $(VENV)/.nginx
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Debian's servers for the multi-node rehearsal and the drills (bench/balancer.py,
+# bench/redis_cluster.py, bench/rabbitmq.py, bench/mariadb.py, bench/prometheus_run.py):
+# each run starts instances (or a vhost / database) of its own on spare ports; the
+# packages' system services are only used, never stopped.
+MULTINODE_PACKAGES := haproxy redis-server rabbitmq-server mariadb-server prometheus
+$(VENV)/.multinode: | $(BIN)/python
+	@missing=""; for tool in haproxy redis-server rabbitmq-server mariadbd prometheus; do \
+	  command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing $(MULTINODE_PACKAGES) for the multi-node rehearsal and the drills"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(MULTINODE_PACKAGES) >/dev/null; \
+	fi
+	touch $@
+
+# --multinode, --scaling, --redis-cluster, --broker rabbitmq, --database mariadb need the
+# servers above (and mysqlclient for MariaDB).
 loadtest: migrate $(VENV)/.nginx
+	@case "$(LOADTEST_ARGS)" in *multinode*|*scaling*|*mariadb*|*rabbitmq*|*redis-cluster*|*balancer\ haproxy*) \
+	  $(MAKE) --no-print-directory $(VENV)/.multinode $(VENV)/.mysql ;; esac
 	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
+
+# bench/drills: DRILL=redis-master|redis-replica|rabbitmq-restart|database-restart;
+# DRILL_ARGS: --rate --before --outage --after ... (python -m bench.drills --help).
+# Report: var/drills/<run>-<drill>/report.json; exit status 1 if an invariant broke.
+DRILL ?= redis-master
+drill: setup $(VENV)/.multinode $(VENV)/.mysql
+	$(BIN)/python -m bench.drills $(DRILL) $(DRILL_ARGS)
 
 # bench/crowd.py: an asyncio driver (locust cannot hold 50,000 users on two cores);
 # --reference runs through nginx, hence the nginx prerequisite.

@@ -41,6 +41,42 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on TCP ``port`` (IPv4 and IPv6), from /proc/net/tcp*."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEX_IP:HEX_PORT; state 0A is LISTEN.
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def pid_listening(port: int) -> int | None:
+    """The process listening on TCP ``port`` on this machine (a server we did not start,
+    e.g. the shared MariaDB or RabbitMQ, so its CPU can be named in the split), or None
+    when nothing listens or the process is not ours to look at."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in targets:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
 def machine_jiffies() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -51,8 +87,10 @@ def machine_jiffies() -> tuple[int, int]:
 class CpuMeter:
     """Core-seconds per group of process trees (sampled: call ``sample()`` every second
     or so, so that a process that exits keeps its last reading), everything else on the
-    machine, and idle time. A group named ``driver`` counts only its own process, not its
-    children (the driver is the parent of everything else)."""
+    machine, and idle time. A group named ``driver`` or ``load generator`` counts only its
+    own process, not its children (the driver is the parent of everything else)."""
+
+    OWN_PROCESS_ONLY = frozenset({"driver", "load generator"})
 
     def __init__(self, roots: dict[str, list[int]]) -> None:
         self.roots = {group: list(pids) for group, pids in roots.items()}
@@ -68,7 +106,7 @@ class CpuMeter:
     def sample(self, *, baseline: bool = False) -> None:
         for group, roots in self.roots.items():
             for root in roots:
-                for pid in [root] if group == "driver" else process_tree(root):
+                for pid in [root] if group in self.OWN_PROCESS_ONLY else process_tree(root):
                     seconds = cpu_seconds(pid)
                     if seconds is None:
                         continue

@@ -18,8 +18,21 @@ Exit status 1 when an invariant is broken.
     python bench/loadtest.py --proxy              # locust -> nginx -> gunicorn
     make loadtest LOADTEST_ARGS="--users 1000 --run-time 90s"
 
+The multi-node shape (``bench/multinode.py``): ``--web-nodes N`` gunicorn instances,
+``--balancer haproxy`` in front (``bench/balancer.py``, per-node request counts),
+``--redis-cluster`` (a local cluster of the run's own; the cache on the plain Redis),
+``--broker rabbitmq`` (a vhost of the run's own), ``--database mariadb`` (a database of
+the run's own, migrated), ``--locust-workers N`` (locust master + N workers), or all of
+them at once with ``--multinode``; ``--scaling 1,2,3`` runs the same saturating load at
+1, 2 and 3 nodes (``bench/scaling.py``); ``--prometheus`` adds a Prometheus of the run's
+own scraping every node and worker (``bench/prometheus_run.py``)::
+
+    python bench/loadtest.py --multinode --users 1000 --run-time 90s
+    python bench/loadtest.py --multinode --scaling 1,2,3
+
 Everything a run leaves is under var/loadtest/<run>/ (locust CSV and log, journey
-records, mail files, server logs, report.json).
+records, mail files, server logs, report.json; scaling.json for --scaling). A Redis
+Cluster, RabbitMQ vhost or MariaDB database made for the run is removed at its end.
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +56,17 @@ if str(ROOT) not in sys.path:
 
 from bench import report  # noqa: E402  (needs ROOT on sys.path when run as a script)
 from bench.cpu import CpuMeter, child_pids, profile_summary, py_spy_argv  # noqa: E402
+from bench.multinode import (  # noqa: E402
+    LocustCluster,
+    add_multinode_options,
+    apply_preset,
+    node_rows,
+    node_snapshot,
+    node_table,
+    service_options,
+)
 from bench.sale import EventShape, create_buyers, create_event, progress_line, sale_figures, sale_line  # noqa: E402
+from bench.services import RunServices  # noqa: E402
 from bench.system import (  # noqa: E402
     RunEnvironment,
     System,
@@ -139,9 +163,23 @@ def add_system_options(parser: argparse.ArgumentParser, *, proxy_default: bool =
     )
     system.add_argument("--proxy-workers", type=int, default=1, help="nginx worker_processes")
     system.add_argument(
+        "--balancer",
+        choices=["none", "nginx", "haproxy"],
+        default="none",
+        help="load balancer in front of the web nodes (nginx = --proxy; haproxy: bench/balancer.py)",
+    )
+    system.add_argument(
+        "--balance", choices=["leastconn", "roundrobin"], default="leastconn", help="HAProxy's algorithm"
+    )
+    system.add_argument(
         "--py-spy", action="store_true", help="profile one gunicorn worker during the sale (py-spy record)"
     )
-    system.add_argument("--keep", action="store_true", help="keep the event published and the Redis keys")
+    system.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the event published and the Redis keys (a cluster, vhost or database made for the run "
+        "is removed regardless)",
+    )
 
 
 def system_config(args: argparse.Namespace) -> SystemConfig:
@@ -154,6 +192,9 @@ def system_config(args: argparse.Namespace) -> SystemConfig:
         mail_concurrency=args.mail_concurrency,
         proxy=args.proxy,
         proxy_workers=args.proxy_workers,
+        balancer=getattr(args, "balancer", "none"),
+        balance=getattr(args, "balance", "leastconn"),
+        metrics=getattr(args, "prometheus", False),
     )
 
 
@@ -165,7 +206,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     _buyer_options(parser)
     _event_options(parser)
     add_system_options(parser)
+    add_multinode_options(parser)
     args = parser.parse_args(argv)
+    apply_preset(args)
     if args.reference:
         args.users = 3000 if args.users == 300 else args.users
         args.max_requests = args.max_requests or 300_000
@@ -190,11 +233,15 @@ def event_shape(args: argparse.Namespace) -> EventShape:
 # --- locust -----------------------------------------------------------------------------------
 
 
-def locust_argv(args: argparse.Namespace, host: str, csv_prefix: Path) -> list[str]:
+def locust_argv(
+    args: argparse.Namespace, host: str, csv_prefix: Path, cluster: LocustCluster | None = None
+) -> list[str]:
     argv = [executable("locust"), "-f", str(ROOT / "locustfile.py"), "--headless", "--host", host,
             "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "--csv", str(csv_prefix),
             "--only-summary", "--stop-timeout", "0", "--exit-code-on-error", "0"]  # fmt: skip
-    if args.locust_processes != 1:
+    if cluster is not None and cluster.workers:
+        argv += cluster.master_args()  # distributed: this process is the master
+    elif args.locust_processes != 1:
         argv += ["--processes", str(args.locust_processes)]
     return argv
 
@@ -250,8 +297,17 @@ def watch_locust(
 # --- One run ------------------------------------------------------------------------------------
 
 
-def run_sale(args: argparse.Namespace, run: RunEnvironment, system: System, event: dict[str, Any]) -> int:
-    """Locust against the running system, then the report; the exit status."""
+def run_sale(
+    args: argparse.Namespace,
+    run: RunEnvironment,
+    system: System,
+    event: dict[str, Any],
+    service_roots: dict[str, list[int]] | None = None,
+    on_locust_done: Callable[[], object] | None = None,
+) -> int:
+    """Locust against the running system, then the report; the exit status.
+    ``service_roots``: CPU groups of the backing services (``RunServices.cpu_roots``);
+    ``on_locust_done``: called while the nodes still run (Prometheus' questions)."""
     from bench import invariants
 
     event_id = int(event["id"])
@@ -259,20 +315,31 @@ def run_sale(args: argparse.Namespace, run: RunEnvironment, system: System, even
     monitor = invariants.AdmissionOrderMonitor(event_id=event_id, head=max(1000, 2 * args.capacity))
     monitor.start()
     csv_prefix = run.run_dir / "locust"
-    argv = locust_argv(args, system.url, csv_prefix)
+    cluster = LocustCluster(workers=args.locust_workers)
+    argv = locust_argv(args, system.url, csv_prefix, cluster)
     print(
         f"Locust: {args.users} users at {args.spawn_rate:g}/s for at most {args.run_time}"
         + (f" or {args.max_requests} requests" if args.max_requests else "")
+        + (f", master + {cluster.workers} workers" if cluster.workers else "")
         + " (stops earlier once every buyer is done)"
     )
     if args.py_spy:
         start_py_spy(system, args)
-    cpu = CpuMeter({**system.cpu_roots(), "driver": [os.getpid()]})
+    cpu = CpuMeter({**system.cpu_roots(), **(service_roots or {}), "driver": [os.getpid()]})
     started_at = datetime.now(tz=UTC)
-    locust = system.processes.start("locust", argv, env=locust_env(args, run, event_id, buyers_file))
+    env = locust_env(args, run, event_id, buyers_file)
+    nodes_before = node_snapshot(system)
+    locust = system.processes.start("locust", argv, env=env)
     cpu.add("locust", locust.pid)
+    for pid in cluster.start_workers(system, env):
+        cpu.add("locust", pid)
     elapsed = watch_locust(locust, system, cpu, event_id, parse_duration(args.run_time) + 120)
+    nodes = node_rows(nodes_before, node_snapshot(system), elapsed)
+    cluster.stop_workers(system)
+    cpu_split = cpu.split()
     cpu_line = cpu.report(elapsed)
+    if on_locust_done is not None:
+        on_locust_done()
     monitor.stop()
     system.processes.stop("py-spy", sig=signal.SIGINT)  # py-spy writes its file on SIGINT
     (run.run_dir / "admission.json").write_text(json.dumps(monitor.summary(), indent=1))
@@ -281,7 +348,7 @@ def run_sale(args: argparse.Namespace, run: RunEnvironment, system: System, even
     waited = invariants.wait_for_mail(event_id, timeout=args.mail_wait)
     system.stop_celery()
     context = {"elapsed": elapsed, "started_at": started_at, "cpu_line": cpu_line, "waited": waited,
-               "argv": argv, "admission": monitor.summary()}  # fmt: skip
+               "argv": argv, "admission": monitor.summary(), "nodes": nodes, "cpu_split": cpu_split}  # fmt: skip
     return print_results(args, run, event, context)
 
 
@@ -293,6 +360,9 @@ def print_results(
     run_dir, event_id = run.run_dir, int(event["id"])
     rows = report.stats_rows(run_dir / "locust_stats.csv")
     print("\n" + report.locust_table(rows))
+    if context.get("nodes"):
+        print("\nRequests per web node (HAProxy's per-server counts over the locust run):")
+        print(node_table(context["nodes"]))
     outcomes: dict[str, Any] = {}
     if (run_dir / "outcomes.json").exists():
         outcomes = json.loads((run_dir / "outcomes.json").read_text())
@@ -329,7 +399,8 @@ def print_results(
         run_dir / "report.json",
         {"run": run.run_id, "args": vars(args), "event": event, "locust_seconds": round(context["elapsed"], 1),
          "locust_argv": context["argv"], "stats": rows, "outcomes": outcomes, "sale": figures, "targets": targets,
-         "cpu": context["cpu_line"], "invariants": [vars(c) for c in checks]},
+         "cpu": context["cpu_line"], "cpu_split": context.get("cpu_split"), "nodes": context.get("nodes"),
+         "invariants": [vars(c) for c in checks]},
     )  # fmt: skip
     print(f"\n{'BROKEN: ' + ', '.join(c.name for c in failed) if failed else 'All invariants hold.'}")
     print(f"Files: {run_dir.relative_to(ROOT)}/ (report.json, locust_*.csv, *.log, journeys/, mail/)")
@@ -361,33 +432,60 @@ def raise_interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
-    args = parse_args()
-    run_id = new_run_id()
-    run_dir = ROOT / "var" / "loadtest" / run_id
-    (run_dir / "journeys").mkdir(parents=True, exist_ok=True)
-    run = run_environment(run_id, run_dir)
-    setup_django(run)
-    print(f"Rehearsal {run_id}: results in {run_dir.relative_to(ROOT)}/")
-    signal.signal(signal.SIGTERM, raise_interrupt)
+def rehearse(args: argparse.Namespace, run: RunEnvironment, services: RunServices) -> int:
+    """One rehearsal against the system started for it; the exit status."""
     system = System(system_config(args), run)
+    prometheus = None
     event: dict[str, Any] | None = None
     try:
         event = prepare(args, run)
         system.start()
         system.wait_for_admission(int(event["id"]))
         print(f"System up: {system.describe()}")
-        return run_sale(args, run, system, event)
-    except KeyboardInterrupt:
-        print("\nInterrupted: stopping everything this run started…")
-        return 130
+        if args.prometheus:
+            from bench.prometheus_run import start_for
+
+            prometheus = start_for(system)
+        roots = services.cpu_roots(run.env)
+        ask = None
+        if prometheus is not None:
+            roots["prometheus"] = [prometheus.pid] if prometheus.pid else []
+            ask = lambda: prometheus.report(run.run_dir)  # noqa: E731 (a one-line hook)
+        return run_sale(args, run, system, event, roots, on_locust_done=ask)
     finally:
+        if prometheus is not None:
+            prometheus.stop()
         system.stop()
         if event is not None and not args.keep:
             with contextlib.suppress(Exception):
                 unpublish(int(event["id"]))
             with contextlib.suppress(Exception):
                 cleanup_redis(run)
+
+
+def main() -> int:
+    args = parse_args()
+    run_id = new_run_id()
+    run_dir = ROOT / "var" / "loadtest" / run_id
+    (run_dir / "journeys").mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    # Before the environment: a Redis Cluster, a RabbitMQ vhost or a MariaDB database of
+    # the run's own, which the environment then points at (removed again at the end).
+    services = RunServices(service_options(args), run_id, run_dir)
+    try:
+        run = run_environment(run_id, run_dir, overrides=services.start())
+        setup_django(run)
+        print(f"Rehearsal {run_id}: results in {run_dir.relative_to(ROOT)}/")
+        if args.scaling:
+            from bench.scaling import run_scaling
+
+            return run_scaling(args, run, services)
+        return rehearse(args, run, services)
+    except KeyboardInterrupt:
+        print("\nInterrupted: stopping everything this run started…")
+        return 130
+    finally:
+        services.stop()
 
 
 if __name__ == "__main__":

@@ -16,8 +16,12 @@ TARGET_WAITING = 50_000
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, first_width: int = 34) -> str:
-    """A plain text table: the first column left-aligned, the others right-aligned."""
-    widths = [first_width] + [max(9, len(h) + 2) for h in headers[1:]]
+    """A plain text table: the first column left-aligned, the others right-aligned (each
+    at least as wide as its longest cell, plus a space)."""
+    widths = [first_width] + [
+        max(9, len(h) + 2, *(len(str(row[i])) + 2 for row in rows if row and row[0] != "-" and len(row) > i))
+        for i, h in enumerate(headers[1:], start=1)
+    ]
     lines = [
         "".join(
             f"{h:<{w}}" if i == 0 else f"{h:>{w}}"

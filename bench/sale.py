@@ -46,13 +46,17 @@ def create_event(run: RunEnvironment, shape: EventShape, *, title: str) -> dict[
     return event
 
 
-def create_buyers(run: RunEnvironment, count: int, *, token_minutes: int = 240) -> Path:
+def create_buyers(
+    run: RunEnvironment, count: int, *, token_minutes: int = 240, prefix: str | None = None
+) -> Path:
     """``count`` buyer accounts with one shared password hash and a JWT access token each
     (nobody hits the token endpoint while we measure); the ``email,token`` file. The
-    password is in ``run_dir/password`` (for the share that logs in)."""
-    buyers_file = run.run_dir / "buyers.csv"
+    password is in ``run_dir/password`` (for the share that logs in). ``prefix`` names
+    the accounts (default ``lt-<run>``; another one for each further event of a run)."""
+    prefix = prefix or f"lt-{run.run_id}"
+    buyers_file = run.run_dir / ("buyers.csv" if prefix == f"lt-{run.run_id}" else f"buyers-{prefix}.csv")
     manage(
-        ["create_buyers", "--count", str(count), "--prefix", f"lt-{run.run_id}",
+        ["create_buyers", "--count", str(count), "--prefix", prefix,
          "--password-file", str(run.run_dir / "password"), "--tokens", str(buyers_file),
          "--token-minutes", str(token_minutes)],
         run.env,

@@ -2,10 +2,13 @@
 
 ``System`` starts N web nodes (separate gunicorn instances, each on its own port, as
 separate hosts would be), the Celery admission worker with beat and the mail worker, and
-optionally nginx in front (``bench/proxy.py``); it waits until every node answers and the
-first admission tick has run, and stops everything it started, in reverse order, also on
-Ctrl-C. ``run_environment`` builds the one environment they all share: a fresh key
-prefix, a Celery broker database of its own, the file e-mail backend.
+optionally a load balancer in front: nginx (``bench/proxy.py``) or HAProxy
+(``bench/balancer.py``); it waits until every node answers and the first admission tick
+has run, and stops everything it started, in reverse order, also on Ctrl-C.
+``run_environment`` builds the one environment they all share: a fresh key prefix, a
+Celery broker database of its own (unless the backing services of ``bench/services.py``
+gave a broker: RabbitMQ), the file e-mail backend, and whatever those services point at
+(a Redis Cluster, a MariaDB database of the run's own).
 
 Every child runs in its own session, so Ctrl-C on the terminal reaches only the driver,
 which then stops them in order (a web node first, so no request lands on a dead worker).
@@ -184,10 +187,15 @@ class RunEnvironment:
         return [self.env["QUEUE_KEY_PREFIX"], self.env["CACHE_KEY_PREFIX"]]
 
 
-def run_environment(run_id: str, run_dir: Path, *, tag: str = "lt") -> RunEnvironment:
-    """The environment every process of one run shares (and this process adopts)."""
-    url = redis_url()
-    env = dict(os.environ)
+def run_environment(
+    run_id: str, run_dir: Path, *, tag: str = "lt", overrides: dict[str, str] | None = None
+) -> RunEnvironment:
+    """The environment every process of one run shares (and this process adopts);
+    ``overrides`` (``bench/services.py``: REDIS_URL, CACHE_REDIS_URL, CELERY_BROKER_URL,
+    DATABASE_URL) win over the caller's environment."""
+    overrides = overrides or {}
+    url = overrides.get("REDIS_URL") or redis_url()
+    env = {**os.environ, **overrides}
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "ticketing.settings",
@@ -206,21 +214,37 @@ def run_environment(run_id: str, run_dir: Path, *, tag: str = "lt") -> RunEnviro
         }
     )
     broker_db = None
-    if not os.environ.get("CELERY_BROKER_URL"):
+    if not env.get("CELERY_BROKER_URL"):
         env["CELERY_BROKER_URL"], broker_db = private_broker(url)
     (run_dir / "mail").mkdir(parents=True, exist_ok=True)
     return RunEnvironment(env=env, broker_db=broker_db, run_id=run_id, run_dir=run_dir)
 
 
+def _delete_prefix(client: Any, prefix: str, *, per_key: bool) -> None:
+    batch = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if per_key:  # a Redis Cluster: one slot per command
+        for key in batch:
+            client.delete(key)
+        return
+    for start in range(0, len(batch), 500):
+        client.delete(*batch[start : start + 500])
+
+
 def cleanup_redis(run: RunEnvironment) -> None:
     """Deletes this run's keys (never anyone else's: only our prefixes and our broker DB)."""
+    import redis
+
     from queueing.connection import get_redis
 
-    client = get_redis()
-    for prefix in run.prefixes:
-        batch = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        for start in range(0, len(batch), 500):
-            client.delete(*batch[start : start + 500])
+    queue = get_redis()
+    clustered = "+cluster" in run.env["REDIS_URL"].partition("://")[0]
+    _delete_prefix(queue, run.env["QUEUE_KEY_PREFIX"], per_key=clustered)
+    # The cache may live on a Redis of its own (CACHE_REDIS_URL: always so with a cluster).
+    cache_url = run.env.get("CACHE_REDIS_URL") or run.env["REDIS_URL"]
+    if cache_url == run.env["REDIS_URL"]:
+        _delete_prefix(queue, run.env["CACHE_KEY_PREFIX"], per_key=clustered)
+    else:
+        _delete_prefix(redis.Redis.from_url(cache_url), run.env["CACHE_KEY_PREFIX"], per_key=False)
     if run.broker_db is not None:
         broker, _ = _redis_db_client(run.env["REDIS_URL"], run.broker_db)
         broker.flushdb()  # chosen empty at the start: everything in it is ours
@@ -260,15 +284,30 @@ class SystemConfig:
     backlog: int = 4096
     celery: str = "split"  # split (as docker-compose) | single (as make run)
     mail_concurrency: int = 2
-    proxy: bool = False
+    proxy: bool = False  # nginx in front (same as balancer="nginx")
     proxy_workers: int = 1
+    balancer: str = "none"  # none | nginx | haproxy
+    balance: str = "leastconn"  # HAProxy's algorithm: leastconn | roundrobin
+    metrics: bool = False  # METRICS_TOKEN, multiprocess metrics per node, worker metrics ports
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def front(self) -> str:
+        """What stands in front of the nodes: none, nginx or haproxy."""
+        return "nginx" if self.proxy and self.balancer == "none" else self.balancer
+
+    @property
+    def requests_per_node(self) -> int:
+        """Requests one node serves at once: HAProxy's per-server maxconn."""
+        return self.web_workers * (self.web_threads if self.worker_class == "gthread" else 1)
 
 
 def gunicorn_argv(config: SystemConfig, port: int) -> list[str]:
-    argv = [
-        executable("gunicorn"),
-        "ticketing.wsgi:application",
+    argv = [executable("gunicorn"), "ticketing.wsgi:application"]
+    if config.metrics:
+        # prometheus_client's multiprocess mode: one scrape returns the whole node.
+        argv += ["-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
+    argv += [
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -298,15 +337,25 @@ def celery_argv(*args: str) -> list[str]:
 
 
 class System:
-    """Web nodes (+ nginx) and Celery workers of one run; a context manager."""
+    """Web nodes (+ nginx or HAProxy) and Celery workers of one run; a context manager."""
 
     def __init__(self, config: SystemConfig, run: RunEnvironment) -> None:
         self.config = config
         self.run = run
         self.env = {**run.env, **config.extra_env}
+        if config.front == "haproxy":
+            # HAProxy appends the client's address to X-Forwarded-For (option forwardfor):
+            # one proxy of ours, which the per-IP throttles and the login guard then trust.
+            self.env.setdefault("NUM_PROXIES", "1")
+        if config.metrics:
+            import secrets
+
+            self.env.setdefault("METRICS_TOKEN", secrets.token_urlsafe(32))
         self.processes = Processes(run.run_dir, self.env)
         self.web_ports: list[int] = []
-        self.proxy: Any = None
+        self.proxy: Any = None  # nginx or HAProxy, whichever stands in front
+        # host:port of each web node and each Celery worker's metrics endpoint (--prometheus).
+        self.metrics_targets: dict[str, list[str]] = {"web": [], "celery": []}
 
     # -- starting --
 
@@ -315,8 +364,10 @@ class System:
             self.start_web()
             self.start_celery()
             self.wait_web()
-            if self.config.proxy:
+            if self.config.front == "nginx":
                 self.start_proxy()
+            elif self.config.front == "haproxy":
+                self.start_balancer()
         except BaseException:
             self.stop()
             raise
@@ -325,31 +376,42 @@ class System:
     def web_name(self, index: int) -> str:
         return "gunicorn" if self.config.web_nodes == 1 else f"gunicorn-{index + 1}"
 
+    def _metrics_env(self, name: str, port: int | None = None) -> dict[str, str]:
+        """A process's own multiprocess-metrics directory (and a worker's metrics port)."""
+        if not self.config.metrics:
+            return self.env
+        directory = self.run.run_dir / "metrics" / name
+        directory.mkdir(parents=True, exist_ok=True)
+        env = {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+        if port is not None:
+            env.update(CELERY_METRICS_PORT=str(port), CELERY_METRICS_ADDR="127.0.0.1")
+            self.metrics_targets["celery"].append(f"127.0.0.1:{port}")
+        return env
+
     def start_web(self) -> None:
         for index in range(self.config.web_nodes):
             port = free_port()
             self.web_ports.append(port)
-            self.processes.start(self.web_name(index), gunicorn_argv(self.config, port))
+            self.metrics_targets["web"].append(f"127.0.0.1:{port}")
+            name = self.web_name(index)
+            self.processes.start(name, gunicorn_argv(self.config, port), env=self._metrics_env(name))
 
     def start_celery(self) -> None:
         run_id, config = self.run.run_id, self.config
         if config.celery == "split":
-            self.processes.start(
-                "celery-admission",
-                celery_argv("-B", "-Q", "admission", "-P", "solo", "-n", f"admission-{run_id}@%h"),
-            )
-            self.processes.start(
-                "celery-mail",
-                celery_argv(
-                    "-Q", "mail,default", "-c", str(config.mail_concurrency), "-n", f"mail-{run_id}@%h"
-                ),
-            )
+            workers = {
+                "celery-admission": ["-B", "-Q", "admission", "-P", "solo", "-n", f"admission-{run_id}@%h"],
+                "celery-mail": ["-Q", "mail,default", "-c", str(config.mail_concurrency),
+                                "-n", f"mail-{run_id}@%h"],
+            }  # fmt: skip
         else:
-            self.processes.start(
-                "celery",
-                celery_argv("-B", "-Q", "admission,mail,default", "-c", str(config.mail_concurrency),
-                            "-n", f"worker-{run_id}@%h"),
-            )  # fmt: skip
+            workers = {
+                "celery": ["-B", "-Q", "admission,mail,default", "-c", str(config.mail_concurrency),
+                           "-n", f"worker-{run_id}@%h"],
+            }  # fmt: skip
+        for name, args in workers.items():
+            env = self._metrics_env(name, free_port() if config.metrics else None)
+            self.processes.start(name, celery_argv(*args), env=env)
 
     def wait_web(self) -> None:
         for port in self.web_ports:
@@ -365,6 +427,17 @@ class System:
         )
         self.proxy.start()
         wait_http(f"{self.proxy.url}/healthz", timeout=30, check=self.processes.check_alive)
+
+    def start_balancer(self) -> None:
+        from bench.balancer import HAProxy  # bench/balancer.py: deploy/haproxy/ rendered
+
+        self.proxy = HAProxy(
+            servers=[f"127.0.0.1:{port}" for port in self.web_ports],
+            run_dir=self.run.run_dir / "haproxy",
+            balance=self.config.balance,
+            server_maxconn=self.config.requests_per_node,
+        )
+        self.proxy.start()
 
     def wait_for_admission(self, event_id: int, timeout: float = 90.0) -> None:
         """The admission tick has run for our event once beat and the worker are up."""
@@ -393,17 +466,20 @@ class System:
         return [self.processes.running[self.web_name(i)].pid for i in range(len(self.web_ports))]
 
     def cpu_roots(self) -> dict[str, list[int]]:
-        """Process trees per group for ``bench.cpu.CpuMeter``."""
-        roots: dict[str, list[int]] = {"gunicorn": self.web_pids()}
+        """Process trees per group for ``bench.cpu.CpuMeter``: one group per web node
+        when there are several (the scaling report shows each)."""
+        roots: dict[str, list[int]] = {}
+        for index, pid in enumerate(self.web_pids()):
+            roots[self.web_name(index)] = [pid]
         for name, process in self.processes.running.items():
             if name.startswith("celery"):
                 roots[name] = [process.pid]
         redis_pid = embedded_redis_pid(self.env)
         if redis_pid:
             roots["redis"] = [redis_pid]
-        nginx_pid = self.proxy_pid()
-        if nginx_pid:
-            roots["nginx"] = [nginx_pid]
+        proxy_pid = self.proxy_pid()
+        if proxy_pid:
+            roots[self.config.front] = [proxy_pid]
         return roots
 
     def proxy_pid(self) -> int | None:
@@ -422,12 +498,18 @@ class System:
             f" x {config.web_threads} threads" if config.worker_class == "gthread" else ""
         )
         nodes = f"{config.web_nodes} gunicorn nodes" if config.web_nodes > 1 else "gunicorn"
-        proxy = (
-            f" behind nginx ({config.proxy_workers} worker) on {self.url}"
-            if self.proxy
-            else f" on {self.url}"
+        if self.proxy is None:
+            front = f" on {self.url}"
+        elif config.front == "haproxy":
+            front = f" behind HAProxy ({config.balance}, stats {self.proxy.stats_url}) on {self.url}"
+        else:
+            front = f" behind nginx ({config.proxy_workers} worker) on {self.url}"
+        from queueing.redis_urls import redact
+
+        return (
+            f"{nodes} ({workers}){front}, celery ({config.celery}), broker {redact(self.env['CELERY_BROKER_URL'])}, "
+            f"Redis {redact(self.env['REDIS_URL'])}, database {redact(self.env.get('DATABASE_URL', 'sqlite (var/)'))}"
         )
-        return f"{nodes} ({workers}){proxy}, celery ({config.celery}), broker {self.env['CELERY_BROKER_URL']}"
 
     # -- stopping --
 
