@@ -1,21 +1,28 @@
-"""The waiting-room poll answered before Django's middleware: a WSGI lane for the one
-request that is the bulk of a rush.
+"""The waiting room's two hottest requests answered before Django's middleware: a WSGI
+lane for what a rush is mostly made of.
 
-A buyer far back in line polls every few seconds with the queue ticket of the last answer;
-the answer ("still waiting, about N ahead") needs neither Redis nor the database, only the
-process's pulse (``events.services.waiting_room``). Through Django's middleware stack such
-an answer costs about five times its own work (sessions, locale, messages, CSRF, URL
-resolution, signals), so this lane answers it first, from the WSGI environ, through the
-*same* service function as the Django view, and hands every other request to Django
-unchanged.
+- **The poll from behind the cursor.** A buyer far back in line polls every few seconds
+  with the queue ticket of the last answer; the answer ("still waiting, about N ahead")
+  needs neither Redis nor the database, only the process's pulse.
+- **The join.** At the opening everyone joins within seconds: one Lua step each, which is
+  small next to Django's request machinery around it.
 
-The lane answers only the happy path: a ``GET /api/events/<id>/queue/`` with a valid queue
-ticket from behind the serving cursor, on an allowed host, over HTTPS when the site insists
-on it, and with a valid bearer token when one is sent. Anything else (no ticket, a bad or
-foreign ticket, a bad token, an unknown event, a ticket at or below the cursor, Redis
-unavailable) goes to Django, which gives the usual answer (errors translated, 401/403/404,
-the exact Lua step, 503). So this lane can only ever say "still waiting", like the cursor
-path it shares; it never grants, reveals or refuses a pass.
+Through Django's middleware stack (sessions, locale, messages, CSRF, URL resolution,
+signals) such an answer costs several times its own work, so this lane answers it first,
+from the WSGI environ, through the *same* service functions as the Django views
+(``events.services.waiting_room``), and hands every other request to Django unchanged.
+
+It answers only the happy path: a ``GET /api/events/<id>/queue/`` with a valid bearer
+token (from the cursor when its queue ticket allows, else exactly: one Lua step), or with
+a valid queue ticket alone from behind the serving cursor (the waiting-room page, whose
+session this lane never reads), or a ``POST`` to the same path with a valid bearer token
+(cookie-authenticated joins go to Django, which checks CSRF) that the service accepts, on an allowed host, over HTTPS when
+the site insists on it. Anything else (no ticket, a bad or foreign ticket, a bad token, an
+unknown event, a ticket at or below the cursor, sold out, sales closed, Redis or the
+database unavailable) goes to Django, which gives the usual answer (errors translated,
+401/403/404/409, the exact Lua step, 503); a refused join changed nothing, so Django's
+second look gives the same refusal. Without a bearer token the lane can only ever say
+"still waiting"; a pass is only ever revealed to its holder's token, as in Django.
 """
 
 from __future__ import annotations
@@ -32,7 +39,12 @@ from django.http.request import split_domain_port, validate_host
 from redis.exceptions import RedisError
 
 from accounts.tokens import verified_access_tokens
-from events.services.waiting_room import queue_answer_payload, queue_status_from_ticket
+from events.services.waiting_room import (
+    queue_answer_payload,
+    queue_join,
+    queue_status_from_ticket,
+    queue_status_get,
+)
 from ticketing.errors import COMPACT_JSON, DomainError
 from ticketing.metrics.web import REQUEST_DURATION
 
@@ -81,41 +93,58 @@ def _caller(environ: dict[str, Any]) -> tuple[bool, int | None]:
     return user_id is not None, user_id
 
 
-def lane_answer(environ: dict[str, Any]) -> bytes | None:
-    """The JSON body of the poll's answer when the lane may give it, else None."""
-    if environ.get("REQUEST_METHOD") != "GET":
-        return None
+def lane_answer(environ: dict[str, Any]) -> tuple[str, bytes] | None:
+    """(status line, JSON body) of the answer when the lane may give it, else None."""
+    method = environ.get("REQUEST_METHOD")
     ticket = environ.get("HTTP_X_QUEUE_TICKET")
+    bearer = "HTTP_AUTHORIZATION" in environ
+    if not ((method == "GET" and (ticket or bearer)) or (method == "POST" and bearer)):
+        return None
     match = PATH.match(environ.get("PATH_INFO", ""))
-    if not ticket or match is None or not _host_allowed(environ) or not _secure_enough(environ):
+    if match is None or not _host_allowed(environ) or not _secure_enough(environ):
         return None
     allowed, user_id = _caller(environ)
     if not allowed:
         return None
+    event_id = int(match["event_id"])
     try:
-        found = queue_status_from_ticket(event_id=int(match["event_id"]), ticket=ticket, user_id=user_id)
+        if method == "POST":
+            if user_id is None:  # unreachable: a POST gets here with a verified token
+                return None
+            answer, event, newly_joined = queue_join(event_id=event_id, user_id=user_id)
+            status = "201 Created" if newly_joined else "200 OK"
+        elif user_id is not None:
+            # A token holder: from the cursor when the ticket allows it, else exact.
+            (answer, event), status = (
+                queue_status_get(event_id=event_id, user_id=user_id, ticket=ticket),
+                "200 OK",
+            )
+        else:
+            # The ticket alone stands for the buyer only for the estimate.
+            found = queue_status_from_ticket(event_id=event_id, ticket=ticket or "")
+            if found is None:
+                return None
+            (answer, event), status = found, "200 OK"
     except (DomainError, RedisError, DatabaseError):
         # Django gives these answers (translated errors, 503) on the regular path.
         return None
-    if found is None:
-        return None
-    answer, event = found
-    return json.dumps(queue_answer_payload(answer, event=event), **COMPACT_JSON).encode()
+    return status, json.dumps(queue_answer_payload(answer, event=event), **COMPACT_JSON).encode()
 
 
-class QueuePollLane:
-    """WSGI middleware: answers the poll ``lane_answer`` can answer, passes the rest on."""
+class QueueLane:
+    """WSGI middleware: answers what ``lane_answer`` can answer, passes the rest on."""
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
-        self._timer = REQUEST_DURATION.labels(ROUTE, "GET", "2xx")
+        self._timers = {method: REQUEST_DURATION.labels(ROUTE, method, "2xx") for method in ("GET", "POST")}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if "HTTP_X_QUEUE_TICKET" in environ:
+        if environ.get("PATH_INFO", "").endswith("/queue/"):
             started = time.perf_counter()
-            body = lane_answer(environ)
-            if body is not None:
-                start_response("200 OK", [*HEADERS, ("Content-Length", str(len(body)))])
-                self._timer.observe(time.perf_counter() - started)
+            answered = lane_answer(environ)
+            if answered is not None:
+                status, body = answered
+                start_response(status, [*HEADERS, ("Content-Length", str(len(body)))])
+                self._timers[environ["REQUEST_METHOD"]].observe(time.perf_counter() - started)
                 return [body]
         return self.app(environ, start_response)

@@ -99,6 +99,7 @@ def test_the_lane_answers_nothing_but_the_estimate(waiting, monkeypatch):
     cases = [
         # (headers, path, method, expected status, expected code or state)
         ({**bearer, "HTTP_X_QUEUE_TICKET": tickets[0]}, url(event), "GET", 403, "queue_ticket_mismatch"),
+        (bearer, "/api/events/999999/queue/", "GET", 404, "not_found"),
         (
             {"HTTP_X_QUEUE_TICKET": tickets[0]},
             url(event),
@@ -121,7 +122,7 @@ def test_the_lane_answers_nothing_but_the_estimate(waiting, monkeypatch):
             None,
         ),
         ({**bearer, "HTTP_X_QUEUE_TICKET": tickets[5]}, "/api/events/999999/queue/", "GET", 404, "not_found"),
-        ({**bearer, "HTTP_X_QUEUE_TICKET": tickets[5]}, url(event), "POST", 200, "waiting"),  # a join: Django
+        ({"HTTP_X_QUEUE_TICKET": tickets[5]}, url(event), "POST", 401, None),  # a cookie join: Django
         (
             {**bearer, "HTTP_X_QUEUE_TICKET": tickets[5], "HTTP_HOST": "evil.example"},
             url(event),
@@ -139,6 +140,19 @@ def test_the_lane_answers_nothing_but_the_estimate(waiting, monkeypatch):
             assert expected in (body.get("code"), body.get("state")), body
 
 
+def test_a_token_poll_without_a_ticket_is_exact_through_the_lane(waiting, monkeypatch):
+    answered: list = []
+    real = queue_lane.lane_answer
+    monkeypatch.setattr(
+        queue_lane, "lane_answer", lambda environ: answered.append(real(environ)) or answered[-1]
+    )
+    status, _headers, body = call(
+        url(waiting["event"]), headers={"HTTP_AUTHORIZATION": f"Bearer {waiting['token']}"}
+    )
+    assert (status, body["position"], body["estimated"]) == (200, 4, False)
+    assert answered[0] is not None
+
+
 def test_an_admitted_buyer_still_learns_of_the_pass(waiting):
     event = waiting["event"]
     first = waiting["buyers"][0]
@@ -154,10 +168,47 @@ def test_with_an_https_redirect_the_lane_leaves_plain_http_to_django(waiting, se
     settings.SECURE_SSL_REDIRECT = True
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # Django's middleware reads the setting when the handler is built.
-    app = queue_lane.QueuePollLane(get_wsgi_application())
+    app = queue_lane.QueueLane(get_wsgi_application())
     event, ticket = waiting["event"], waiting["tickets"][5]
     assert call(url(event), headers={"HTTP_X_QUEUE_TICKET": ticket}, app=app)[0] == 301
     status, _headers, body = call(
         url(event), headers={"HTTP_X_QUEUE_TICKET": ticket, "HTTP_X_FORWARDED_PROTO": "https"}, app=app
     )
     assert (status, body["estimated"]) == (200, True)
+
+
+def test_the_lane_joins_like_the_django_view(user_factory, on_sale_event, django_assert_num_queries):
+    first, second = user_factory(), user_factory()
+    make_auth_client(first).post(url(on_sale_event))
+    make_auth_client(first).get(url(on_sale_event))  # warms the per-process event settings
+    token = str(RefreshToken.for_user(second).access_token)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    with django_assert_num_queries(0):
+        status, response_headers, body = call(url(on_sale_event), method="POST", headers=headers)
+    assert (status, body["state"], body["position"], body["estimated"]) == (201, "waiting", 2, False)
+    assert body["queue_ticket"] and response_headers["cache-control"] == "private, no-store"
+    again = call(url(on_sale_event), method="POST", headers=headers)
+    assert (again[0], again[2]["position"]) == (200, 2)
+    # The Django view gives the same answer (joining again keeps the place).
+    django = make_auth_client(second).post(url(on_sale_event))
+    assert (django.status_code, django.json()["position"]) == (200, 2)
+
+
+def test_a_refused_join_is_answered_by_django(user_factory, on_sale_event, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    answered: list = []
+    real = queue_lane.lane_answer
+    monkeypatch.setattr(
+        queue_lane, "lane_answer", lambda environ: answered.append(real(environ)) or answered[-1]
+    )
+    on_sale_event.sales_close_at = timezone.now() - timedelta(seconds=1)
+    on_sale_event.save()
+    token = str(RefreshToken.for_user(user_factory()).access_token)
+    status, _headers, body = call(
+        url(on_sale_event), method="POST", headers={"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    )
+    assert (status, body["code"]) == (409, "sales_closed")
+    assert answered == [None]
