@@ -138,7 +138,7 @@ class CpuMeter:
 
 
 def profile_summary(path: Path, *, top: int = 10) -> list[str]:
-    """Where one gunicorn worker spent its (non-idle) time, from py-spy's raw output
+    """Where one web worker spent its (non-idle) time, from py-spy's raw output
     (collapsed stacks: "func (path:line);func (path:line);... count", paths relative to
     sys.path): self time by package and by function, and inclusive time of the project's
     own functions."""
@@ -161,7 +161,7 @@ def profile_summary(path: Path, *, top: int = 10) -> list[str]:
                 own[frame] += samples
     if not total:
         return ["py-spy recorded no samples"]
-    lines = [f"py-spy: {total} samples (100/s) of one gunicorn worker's busy threads"]
+    lines = [f"py-spy: {total} samples (100/s) of one web worker's busy threads"]
     for title, counter in (
         ("self time by package", by_package),
         ("self time by function", by_leaf),

@@ -99,6 +99,9 @@ class Api:
     deadline: float = float("inf")  # time.monotonic()
     sent: int = 0
     joins_answered: int = 0
+    # The crowd's size: once that many joins are answered, polls are counted apart as
+    # "status_steady" (the crowd waiting at once, after the arrival burst).
+    crowd_size: int = 0
     waiting_now: int = 0  # buyers whose last answer was "waiting"
     peak_waiting: int = 0
     wall_offset: float = field(default_factory=lambda: time.time() - time.perf_counter())
@@ -171,7 +174,10 @@ class Api:
         assert buyer.journey is not None
         for _attempt in range(2):
             ticket = f"X-Queue-Ticket: {buyer.ticket}\r\n" if buyer.ticket else ""
-            answer = await self.call("status", "GET", self.queue_path, buyer.auth + ticket)
+            steady = self.crowd_size and self.joins_answered >= self.crowd_size
+            answer = await self.call(
+                "status_steady" if steady else "status", "GET", self.queue_path, buyer.auth + ticket
+            )
             buyer.journey.polls += 1
             if answer is None or answer.status not in (401, 403) or not buyer.ticket:
                 return answer

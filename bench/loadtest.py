@@ -142,9 +142,15 @@ def _event_options(parser: argparse.ArgumentParser) -> None:
 def add_system_options(parser: argparse.ArgumentParser, *, proxy_default: bool = False) -> None:
     """The options of ``bench/system.py``'s System (shared with ``bench/crowd.py``)."""
     system = parser.add_argument_group("system")
-    system.add_argument("--web-nodes", type=int, default=1, help="gunicorn instances, each on its own port")
+    system.add_argument(
+        "--server",
+        choices=["gunicorn", "granian"],
+        default=SystemConfig.server,
+        help="the WSGI server of each web node (granian: Rust HTTP handling; see README, Benchmarks)",
+    )
+    system.add_argument("--web-nodes", type=int, default=1, help="web server instances, each on its own port")
     system.add_argument("--web-workers", type=int, default=SystemConfig.web_workers, help="workers per node")
-    system.add_argument("--web-threads", type=int, default=4, help="threads per gthread worker")
+    system.add_argument("--web-threads", type=int, default=4, help="threads per gthread / granian worker")
     system.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread")
     system.add_argument(
         "--celery",
@@ -172,7 +178,7 @@ def add_system_options(parser: argparse.ArgumentParser, *, proxy_default: bool =
         "--balance", choices=["leastconn", "roundrobin"], default="leastconn", help="HAProxy's algorithm"
     )
     system.add_argument(
-        "--py-spy", action="store_true", help="profile one gunicorn worker during the sale (py-spy record)"
+        "--py-spy", action="store_true", help="profile one web worker during the sale (py-spy record)"
     )
     system.add_argument(
         "--keep",
@@ -184,6 +190,7 @@ def add_system_options(parser: argparse.ArgumentParser, *, proxy_default: bool =
 
 def system_config(args: argparse.Namespace) -> SystemConfig:
     return SystemConfig(
+        server=args.server,
         web_nodes=args.web_nodes,
         web_workers=args.web_workers,
         web_threads=args.web_threads,

@@ -67,30 +67,56 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or "wrk"
 
 
-class Server:
-    """gunicorn with the production settings shape (DEBUG off), sync workers."""
+def server_argv(kind: str, workers: int, port: int) -> list[str]:
+    """The web server under test, production settings shape (DEBUG off): granian (the
+    default web server: bench/system.py) with one thread per worker, or gunicorn's sync
+    workers, as the benchmarks before granian measured."""
+    if kind == "granian":
+        return [
+            str(ROOT / ".venv/bin/granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            "1",
+            "--backlog",
+            "2048",
+            "--http",
+            "1",
+            "--no-ws",
+            "--log-level",
+            "warning",
+            "ticketing.wsgi:application",
+        ]
+    return [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "ticketing.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+    ]
 
-    def __init__(self, workers: int) -> None:
+
+class Server:
+    """The web server under test (``server_argv``), started and waited for."""
+
+    def __init__(self, workers: int, kind: str = "granian") -> None:
         self.port = free_port()
         env = {**os.environ, "DEBUG": "0", "BENCH_ENDPOINTS": "1", "LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen(
-            [
-                str(ROOT / ".venv/bin/gunicorn"),
-                "ticketing.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-                "--worker-class",
-                "sync",
-                "--backlog",
-                "2048",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
+            server_argv(kind, workers, self.port), cwd=ROOT, env=env, start_new_session=True
         )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
@@ -101,7 +127,7 @@ class Server:
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("gunicorn did not start")
+        raise RuntimeError("the web server did not start")
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -306,6 +332,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
+    parser.add_argument(
+        "--server",
+        choices=["granian", "gunicorn"],
+        default="granian",
+        help="the WSGI server: granian (the default web server) or gunicorn sync workers",
+    )
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--proxy-workers", type=int, default=1, help="nginx workers of seats_proxy")
     parser.add_argument("--only", default=",".join(SCENARIOS))
@@ -319,7 +351,7 @@ def main() -> int:
     wrk = ensure_wrk()
     rng = random.Random(7)
     data = setup_data(args.buyers)
-    server = Server(args.workers)
+    server = Server(args.workers, args.server)
     results: list[Result] = []
     try:
         # Warm every worker (settings caches, script SHAs, DB connections).
@@ -377,12 +409,18 @@ def main() -> int:
     if args.json:
         print(
             json.dumps(
-                {"run": RUN_ID, "workers": args.workers, "results": [asdict(r) for r in results]}, indent=2
+                {
+                    "run": RUN_ID,
+                    "server": args.server,
+                    "workers": args.workers,
+                    "results": [asdict(r) for r in results],
+                },
+                indent=2,
             )
         )
         return 0
     print(
-        f"\nmake bench — gunicorn {args.workers} sync workers, wrk 2 threads x {args.connections} connections, "
+        f"\nmake bench — {args.server} {args.workers} workers (one thread each), wrk 2 threads x {args.connections} connections, "
         f"{args.duration:g} s per scenario, same machine\n"
     )
     print(f"{'scenario':<13}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}  statuses / note")

@@ -14,7 +14,7 @@ are full, not that the client is.
 Each step: a fresh event (same shape) and buyers, a fresh set of nodes and workers, the
 load for ``--scaling-seconds``, then the mail drained and the database invariants checked.
 Reported per step: requests/s per node (HAProxy's per-server counts) and in total, p50 /
-p99 (every request, from the driver), errors, and the CPU split: each gunicorn node,
+p99 (every request, from the driver), errors, and the CPU split: each web node,
 Celery, Redis Cluster, RabbitMQ, MariaDB, HAProxy, the load generator, other processes
 (other users of this shared machine) and idle.
 """
@@ -100,7 +100,7 @@ def step_summary(step: dict[str, Any]) -> dict[str, Any]:
     total = _row(step["rows"], "all endpoints")
     status = _row(step["rows"], "status")
     cpu = step["cpu"]
-    gunicorn = {name: value for name, value in cpu.items() if name.startswith("gunicorn")}
+    web = {name: value for name, value in cpu.items() if name.startswith("web")}
     return {
         "nodes": step["nodes"],
         "req_per_s": total.get("req_per_s", 0.0),
@@ -110,8 +110,8 @@ def step_summary(step: dict[str, Any]) -> dict[str, Any]:
         "status_p99": status.get("p99"),
         "errors": total.get("errors", 0),
         "bookings": step["sale"]["bookings"],
-        "gunicorn": sum(gunicorn.values()),
-        "gunicorn_per_node": [round(v, 1) for v in gunicorn.values()],
+        "web": sum(web.values()),
+        "web_per_node": [round(v, 1) for v in web.values()],
         "celery": sum(v for k, v in cpu.items() if k.startswith("celery")),
         "redis": sum(v for k, v in cpu.items() if k.startswith("redis")),
         "rabbitmq": sum(v for k, v in cpu.items() if k.startswith("rabbitmq")),
@@ -132,14 +132,14 @@ def scaling_table(summaries: list[dict[str, Any]]) -> str:
         def share(value: float, capacity: float = capacity) -> str:
             return f"{value:.0f} ({value / capacity:.0%})"
 
-        per_core = s["req_per_s"] * s["seconds"] / s["gunicorn"] if s["gunicorn"] else 0.0
+        per_core = s["req_per_s"] * s["seconds"] / s["web"] if s["web"] else 0.0
         body.append(
             [s["nodes"], f"{s['req_per_s']:.0f}", "/".join(str(v) for v in s["per_node"]),
-             f"{s['p50']:.0f}/{s['p99']:.0f}", s["errors"], f"{per_core:.0f}", share(s["gunicorn"]),
+             f"{s['p50']:.0f}/{s['p99']:.0f}", s["errors"], f"{per_core:.0f}", share(s["web"]),
              share(s["celery"]), share(s["redis"]), share(s["rabbitmq"]), share(s["mariadb"]),
              share(s["haproxy"]), share(s["load"]), share(s["other"]), share(s["idle"])]
         )  # fmt: skip
-    headers = ["nodes", "req/s", "per node", "p50/p99 ms", "errors", "req/gunicorn-cpu-s", "gunicorn", "celery",
+    headers = ["nodes", "req/s", "per node", "p50/p99 ms", "errors", "req/web-cpu-s", "web", "celery",
                "redis", "rabbitmq", "mariadb", "haproxy", "load gen", "other", "idle"]  # fmt: skip
     return report.table(headers, body, first_width=6)
 

@@ -1,6 +1,6 @@
 """The system under test, started the way production runs it and stopped again.
 
-``System`` starts N web nodes (separate gunicorn instances, each on its own port, as
+``System`` starts N web nodes (separate web server instances, granian or gunicorn, each on its own port, as
 separate hosts would be), the Celery admission worker with beat and the mail worker, and
 optionally a load balancer in front: nginx (``bench/proxy.py``) or HAProxy
 (``bench/balancer.py``); it waits until every node answers and the first admission tick
@@ -276,6 +276,7 @@ def embedded_redis_pid(env: dict[str, str]) -> int | None:
 
 @dataclass
 class SystemConfig:
+    server: str = "granian"  # the WSGI server of a web node: granian | gunicorn
     web_nodes: int = 1
     web_workers: int = max(2, (os.cpu_count() or 2) + 1)
     web_threads: int = 4
@@ -299,7 +300,42 @@ class SystemConfig:
     @property
     def requests_per_node(self) -> int:
         """Requests one node serves at once: HAProxy's per-server maxconn."""
-        return self.web_workers * (self.web_threads if self.worker_class == "gthread" else 1)
+        threaded = self.server == "granian" or self.worker_class == "gthread"
+        return self.web_workers * (self.web_threads if threaded else 1)
+
+
+def web_argv(config: SystemConfig, port: int) -> list[str]:
+    """The command of one web node on ``port``."""
+    return granian_argv(config, port) if config.server == "granian" else gunicorn_argv(config, port)
+
+
+def granian_argv(config: SystemConfig, port: int) -> list[str]:
+    """granian (Rust HTTP server) running the same WSGI application: the HTTP parsing and
+    writing that cost gunicorn's Python several times the poll's own work are done in
+    Rust (``python bench/server_cost.py``). Worker processes x blocking threads, like
+    gthread; with metrics, each node's PROMETHEUS_MULTIPROC_DIR comes from the environment."""
+    return [
+        executable("granian"),
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(config.web_workers),
+        "--blocking-threads",
+        str(config.web_threads),
+        "--backlog",
+        str(config.backlog),
+        "--http",
+        "1",
+        "--no-ws",
+        "--respawn-failed-workers",
+        "--log-level",
+        "warning",
+        "ticketing.wsgi:application",
+    ]
 
 
 def gunicorn_argv(config: SystemConfig, port: int) -> list[str]:
@@ -374,7 +410,7 @@ class System:
         return self
 
     def web_name(self, index: int) -> str:
-        return "gunicorn" if self.config.web_nodes == 1 else f"gunicorn-{index + 1}"
+        return "web" if self.config.web_nodes == 1 else f"web-{index + 1}"
 
     def _metrics_env(self, name: str, port: int | None = None) -> dict[str, str]:
         """A process's own multiprocess-metrics directory (and a worker's metrics port)."""
@@ -394,7 +430,7 @@ class System:
             self.web_ports.append(port)
             self.metrics_targets["web"].append(f"127.0.0.1:{port}")
             name = self.web_name(index)
-            self.processes.start(name, gunicorn_argv(self.config, port), env=self._metrics_env(name))
+            self.processes.start(name, web_argv(self.config, port), env=self._metrics_env(name))
 
     def start_celery(self) -> None:
         run_id, config = self.run.run_id, self.config
@@ -497,7 +533,7 @@ class System:
         workers = f"{config.web_workers} {config.worker_class} workers" + (
             f" x {config.web_threads} threads" if config.worker_class == "gthread" else ""
         )
-        nodes = f"{config.web_nodes} gunicorn nodes" if config.web_nodes > 1 else "gunicorn"
+        nodes = f"{config.web_nodes} {config.server} nodes" if config.web_nodes > 1 else config.server
         if self.proxy is None:
             front = f" on {self.url}"
         elif config.front == "haproxy":

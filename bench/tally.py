@@ -21,6 +21,8 @@ EXPECTED = {
     "hold": {409: ("seat_unavailable", "sold_out", "sales_closed"), 403: ("not_admitted",)},
     "confirm": {409: ("hold_missing", "seat_unavailable"), 403: ("not_admitted",)},
 }
+# Polls once the whole crowd has joined (bench/journeys.py): the same answers as any poll.
+EXPECTED["status_steady"] = EXPECTED["status"]
 
 
 @dataclass
