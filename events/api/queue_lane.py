@@ -12,11 +12,12 @@ signals) such an answer costs several times its own work, so this lane answers i
 from the WSGI environ, through the *same* service functions as the Django views
 (``events.services.waiting_room``), and hands every other request to Django unchanged.
 
-It answers only the happy path: a ``GET /api/events/<id>/queue/`` with a valid bearer
-token (from the cursor when its queue ticket allows, else exactly: one Lua step), or with
-a valid queue ticket alone from behind the serving cursor (the waiting-room page, whose
-session this lane never reads), or a ``POST`` to the same path with a valid bearer token
-(cookie-authenticated joins go to Django, which checks CSRF) that the service accepts, on an allowed host, over HTTPS when
+It answers only the happy path: a ``GET /api/events/<id>/queue/`` with a valid queue
+ticket from behind the serving cursor (the ticket, which we signed for this buyer, is what
+the estimate rests on: the waiting-room page sends it alone, and a bearer token sent with
+it must name the same buyer), or with a valid bearer token otherwise (exactly: one Lua
+step), or a ``POST`` to the same path with a valid bearer token (cookie-authenticated joins
+go to Django, which checks CSRF) that the service accepts, on an allowed host, over HTTPS when
 the site insists on it. Anything else (no ticket, a bad or foreign ticket, a bad token, an
 unknown event, a ticket at or below the cursor, sold out, sales closed, Redis or the
 database unavailable) goes to Django, which gives the usual answer (errors translated,
@@ -27,6 +28,7 @@ second look gives the same refusal. Without a bearer token the lane can only eve
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -37,9 +39,12 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http.request import split_domain_port, validate_host
 from redis.exceptions import RedisError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from accounts.tokens import verified_access_tokens
+from events.selectors import EventSettings
 from events.services.waiting_room import (
+    QueueAnswer,
     queue_answer_payload,
     queue_join,
     queue_status_from_ticket,
@@ -80,55 +85,57 @@ def _secure_enough(environ: dict[str, Any]) -> bool:
     return environ.get("wsgi.url_scheme") == "https"
 
 
-def _caller(environ: dict[str, Any]) -> tuple[bool, int | None]:
-    """(whether the lane may answer, the bearer token's user id or None without a
-    token). A token Django must refuse, or a credential this lane doesn't read: (False,
-    None), so that Django answers it."""
-    header = environ.get("HTTP_AUTHORIZATION")
-    if header is None:
-        return True, None
-    if not header.startswith("Bearer "):
-        return False, None
-    user_id = verified_access_tokens.user_id(header[7:].strip().encode())
-    return user_id is not None, user_id
+def _claimed_user(token: str) -> int | None:
+    """The user id a bearer token *claims*, read without checking its signature (None if
+    it can't be read). Enough to refuse a ticket sent with another buyer's token; never
+    enough to read the line for anyone (that takes the verified token)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return int(claims[jwt_settings.USER_ID_CLAIM])
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _answer_body(answer: QueueAnswer, event: EventSettings) -> bytes:
+    return json.dumps(queue_answer_payload(answer, event=event), **COMPACT_JSON).encode()
 
 
 def lane_answer(environ: dict[str, Any]) -> tuple[str, bytes] | None:
     """(status line, JSON body) of the answer when the lane may give it, else None."""
     method = environ.get("REQUEST_METHOD")
     ticket = environ.get("HTTP_X_QUEUE_TICKET")
-    bearer = "HTTP_AUTHORIZATION" in environ
-    if not ((method == "GET" and (ticket or bearer)) or (method == "POST" and bearer)):
+    header = environ.get("HTTP_AUTHORIZATION")
+    if not ((method == "GET" and (ticket or header)) or (method == "POST" and header)):
         return None
     match = PATH.match(environ.get("PATH_INFO", ""))
     if match is None or not _host_allowed(environ) or not _secure_enough(environ):
         return None
-    allowed, user_id = _caller(environ)
-    if not allowed:
-        return None
+    if header is not None and not header.startswith("Bearer "):
+        return None  # a credential this lane doesn't read
+    token = header[7:].strip() if header else None
     event_id = int(match["event_id"])
     try:
+        if method == "GET" and ticket:
+            # The estimate needs only the ticket, which we signed for this buyer; a token
+            # sent along must name the same buyer, but its signature (a hundred
+            # microseconds of JWT checks, for a poll from a buyer this process may never
+            # have seen) only matters once the line itself is read, below.
+            claimed = _claimed_user(token) if token else None
+            found = queue_status_from_ticket(event_id=event_id, ticket=ticket, user_id=claimed)
+            if found is not None:
+                return "200 OK", _answer_body(*found)
+        user_id = verified_access_tokens.user_id(token.encode()) if token else None
+        if user_id is None:
+            return None
         if method == "POST":
-            if user_id is None:  # unreachable: a POST gets here with a verified token
-                return None
             answer, event, newly_joined = queue_join(event_id=event_id, user_id=user_id)
-            status = "201 Created" if newly_joined else "200 OK"
-        elif user_id is not None:
-            # A token holder: from the cursor when the ticket allows it, else exact.
-            (answer, event), status = (
-                queue_status_get(event_id=event_id, user_id=user_id, ticket=ticket),
-                "200 OK",
-            )
-        else:
-            # The ticket alone stands for the buyer only for the estimate.
-            found = queue_status_from_ticket(event_id=event_id, ticket=ticket or "")
-            if found is None:
-                return None
-            (answer, event), status = found, "200 OK"
+            return ("201 Created" if newly_joined else "200 OK"), _answer_body(answer, event)
+        # Exact: no ticket, or one at or below the cursor (checked against this buyer above).
+        return "200 OK", _answer_body(*queue_status_get(event_id=event_id, user_id=user_id))
     except (DomainError, RedisError, DatabaseError):
         # Django gives these answers (translated errors, 503) on the regular path.
         return None
-    return status, json.dumps(queue_answer_payload(answer, event=event), **COMPACT_JSON).encode()
 
 
 class QueueLane:

@@ -114,13 +114,7 @@ def test_the_lane_answers_nothing_but_the_estimate(waiting, monkeypatch):
             401,
             "queue_ticket_invalid",
         ),
-        (
-            {"HTTP_AUTHORIZATION": "Bearer forged", "HTTP_X_QUEUE_TICKET": tickets[5]},
-            url(event),
-            "GET",
-            401,
-            None,
-        ),
+        ({"HTTP_AUTHORIZATION": "Bearer forged"}, url(event), "GET", 401, None),
         ({**bearer, "HTTP_X_QUEUE_TICKET": tickets[5]}, "/api/events/999999/queue/", "GET", 404, "not_found"),
         ({"HTTP_X_QUEUE_TICKET": tickets[5]}, url(event), "POST", 401, None),  # a cookie join: Django
         (
@@ -151,6 +145,22 @@ def test_a_token_poll_without_a_ticket_is_exact_through_the_lane(waiting, monkey
     )
     assert (status, body["position"], body["estimated"]) == (200, 4, False)
     assert answered[0] is not None
+
+
+def test_the_estimate_rests_on_the_ticket_and_a_pass_on_the_token(waiting):
+    """A poll from behind the cursor is answered on the strength of the queue ticket (as
+    the waiting-room page's ticket-only polls are); the token sent along is only matched
+    against it. Reading the line, the only way to a pass, takes a verified token."""
+    event, tickets = waiting["event"], waiting["tickets"]
+    status, _headers, body = call(
+        url(event), headers={"HTTP_AUTHORIZATION": "Bearer not.a.token", "HTTP_X_QUEUE_TICKET": tickets[5]}
+    )
+    assert (status, body["state"], body["estimated"]) == (200, "waiting", True)
+    # At the cursor (an admitted buyer's ticket) the same forged token gets nothing.
+    status, _headers, body = call(
+        url(event), headers={"HTTP_AUTHORIZATION": "Bearer not.a.token", "HTTP_X_QUEUE_TICKET": tickets[0]}
+    )
+    assert status == 401 and body["code"] in ("not_authenticated", "token_not_valid")
 
 
 def test_an_admitted_buyer_still_learns_of_the_pass(waiting):
