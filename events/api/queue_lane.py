@@ -12,18 +12,19 @@ signals) such an answer costs several times its own work, so this lane answers i
 from the WSGI environ, through the *same* service functions as the Django views
 (``events.services.waiting_room``), and hands every other request to Django unchanged.
 
-It answers only the happy path: a ``GET /api/events/<id>/queue/`` with a valid queue
+It answers only the common path: a ``GET /api/events/<id>/queue/`` with a valid queue
 ticket from behind the serving cursor (the ticket, which we signed for this buyer, is what
 the estimate rests on: the waiting-room page sends it alone, and a bearer token sent with
 it must name the same buyer), or with a valid bearer token otherwise (exactly: one Lua
 step), or a ``POST`` to the same path with a valid bearer token (cookie-authenticated joins
-go to Django, which checks CSRF) that the service accepts, on an allowed host, over HTTPS when
-the site insists on it. Anything else (no ticket, a bad or foreign ticket, a bad token, an
-unknown event, a ticket at or below the cursor, sold out, sales closed, Redis or the
-database unavailable) goes to Django, which gives the usual answer (errors translated,
-401/403/404/409, the exact Lua step, 503); a refused join changed nothing, so Django's
-second look gives the same refusal. Without a bearer token the lane can only ever say
-"still waiting"; a pass is only ever revealed to its holder's token, as in Django.
+go to Django, which checks CSRF), on an allowed host, over HTTPS when the site insists on
+it. A join the service refuses (sold out: after a sell-out nearly every join; sales
+closed; unknown event) is answered here too, in the buyer's language as Django's
+LocaleMiddleware would pick it. Anything else (no ticket, a bad or foreign ticket, a bad
+token, a ticket at or below the cursor, a poll's refusal, Redis or the database
+unavailable) goes to Django, which gives the usual answer (errors translated,
+401/403/404/409, the exact Lua step, 503). Without a bearer token the lane can only ever
+say "still waiting"; a pass is only ever revealed to its holder's token, as in Django.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest
 from django.db import DatabaseError
 from django.http.request import split_domain_port, validate_host
+from django.utils import translation
 from redis.exceptions import RedisError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
@@ -50,7 +54,7 @@ from events.services.waiting_room import (
     queue_status_from_ticket,
     queue_status_get,
 )
-from ticketing.errors import COMPACT_JSON, DomainError
+from ticketing.errors import COMPACT_JSON, DomainError, error_body
 from ticketing.metrics.web import REQUEST_DURATION
 
 PATH = re.compile(r"^/api/events/(?P<event_id>[0-9]{1,18})/queue/$")
@@ -65,6 +69,8 @@ HEADERS = [
     ("X-Frame-Options", "DENY"),
 ]
 
+# (status line, JSON body, headers beyond HEADERS)
+LaneAnswer = tuple[str, bytes, list[tuple[str, str]]]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -101,8 +107,19 @@ def _answer_body(answer: QueueAnswer, event: EventSettings) -> bytes:
     return json.dumps(queue_answer_payload(answer, event=event), **COMPACT_JSON).encode()
 
 
-def lane_answer(environ: dict[str, Any]) -> tuple[str, bytes] | None:
-    """(status line, JSON body) of the answer when the lane may give it, else None."""
+def _refusal(environ: dict[str, Any], error: DomainError) -> LaneAnswer:
+    """A join's refusal (sold out, sales closed, unknown event), as Django's
+    LocaleMiddleware and exception handler would give it: in the buyer's language."""
+    language = translation.get_language_from_request(WSGIRequest(environ))
+    with translation.override(language):
+        body = json.dumps(error_body(error.code, error.detail, **error.extra), **COMPACT_JSON).encode()
+    status = f"{error.status} {HTTPStatus(error.status).phrase}"
+    return status, body, [("Vary", "Accept-Language"), ("Content-Language", language)]
+
+
+def lane_answer(environ: dict[str, Any]) -> LaneAnswer | None:
+    """(status line, JSON body, extra headers) of the answer when the lane may give it,
+    else None."""
     method = environ.get("REQUEST_METHOD")
     ticket = environ.get("HTTP_X_QUEUE_TICKET")
     header = environ.get("HTTP_AUTHORIZATION")
@@ -124,15 +141,19 @@ def lane_answer(environ: dict[str, Any]) -> tuple[str, bytes] | None:
             claimed = _claimed_user(token) if token else None
             found = queue_status_from_ticket(event_id=event_id, ticket=ticket, user_id=claimed)
             if found is not None:
-                return "200 OK", _answer_body(*found)
+                return "200 OK", _answer_body(*found), []
         user_id = verified_access_tokens.user_id(token.encode()) if token else None
         if user_id is None:
             return None
         if method == "POST":
-            answer, event, newly_joined = queue_join(event_id=event_id, user_id=user_id)
-            return ("201 Created" if newly_joined else "200 OK"), _answer_body(answer, event)
+            try:
+                answer, event, newly_joined = queue_join(event_id=event_id, user_id=user_id)
+            except DomainError as refused:
+                # After a sell-out nearly every join is this refusal: as cheap as a poll.
+                return _refusal(environ, refused)
+            return ("201 Created" if newly_joined else "200 OK"), _answer_body(answer, event), []
         # Exact: no ticket, or one at or below the cursor (checked against this buyer above).
-        return "200 OK", _answer_body(*queue_status_get(event_id=event_id, user_id=user_id))
+        return "200 OK", _answer_body(*queue_status_get(event_id=event_id, user_id=user_id)), []
     except (DomainError, RedisError, DatabaseError):
         # Django gives these answers (translated errors, 503) on the regular path.
         return None
@@ -144,14 +165,16 @@ class QueueLane:
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
         self._timers = {method: REQUEST_DURATION.labels(ROUTE, method, "2xx") for method in ("GET", "POST")}
+        self._refusals = REQUEST_DURATION.labels(ROUTE, "POST", "4xx")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").endswith("/queue/"):
             started = time.perf_counter()
             answered = lane_answer(environ)
             if answered is not None:
-                status, body = answered
-                start_response(status, [*HEADERS, ("Content-Length", str(len(body)))])
-                self._timers[environ["REQUEST_METHOD"]].observe(time.perf_counter() - started)
+                status, body, extra = answered
+                start_response(status, [*HEADERS, *extra, ("Content-Length", str(len(body)))])
+                timer = self._timers[environ["REQUEST_METHOD"]] if not extra else self._refusals
+                timer.observe(time.perf_counter() - started)
                 return [body]
         return self.app(environ, start_response)

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
 from django.core.wsgi import get_wsgi_application
+from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from conftest import make_auth_client
 from events.api import queue_lane
+from events.tests.test_queue_api import sell_out
 from queueing import scripts
 from queueing.line import line_admit
 from ticketing.wsgi import application as gunicorns_application
@@ -204,21 +207,22 @@ def test_the_lane_joins_like_the_django_view(user_factory, on_sale_event, django
     assert (django.status_code, django.json()["position"]) == (200, 2)
 
 
-def test_a_refused_join_is_answered_by_django(user_factory, on_sale_event, monkeypatch):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    answered: list = []
-    real = queue_lane.lane_answer
-    monkeypatch.setattr(
-        queue_lane, "lane_answer", lambda environ: answered.append(real(environ)) or answered[-1]
-    )
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_a_refused_join_is_answered_by_the_lane_as_django_answers_it(user_factory, on_sale_event, language):
+    """After a sell-out nearly every join is a refusal: the lane gives it, with Django's
+    status, body (in the buyer's language), language headers and security headers."""
+    sell_out(on_sale_event)
+    token = str(RefreshToken.for_user(user_factory()).access_token)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_ACCEPT_LANGUAGE": language}
+    django = call(url(on_sale_event), method="POST", headers=headers, app=get_wsgi_application())
+    lane = call(url(on_sale_event), method="POST", headers=headers)
+    assert lane[0] == django[0] == 409
+    assert lane[2] == django[2] and lane[2]["code"] == "sold_out"
+    assert (lane[2]["detail"] == "All seats of this event are sold.") == (language == "en")
+    for name in ("content-type", "cache-control", "vary", "content-language", "x-content-type-options"):
+        assert lane[1][name] == django[1][name], name
+    # Unknown event and closed sales too (a refused join changed nothing).
+    assert call("/api/events/999999/queue/", method="POST", headers=headers)[2]["code"] == "not_found"
     on_sale_event.sales_close_at = timezone.now() - timedelta(seconds=1)
     on_sale_event.save()
-    token = str(RefreshToken.for_user(user_factory()).access_token)
-    status, _headers, body = call(
-        url(on_sale_event), method="POST", headers={"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    )
-    assert (status, body["code"]) == (409, "sales_closed")
-    assert answered == [None]
+    assert call(url(on_sale_event), method="POST", headers=headers)[2]["code"] == "sales_closed"
