@@ -37,6 +37,8 @@ def invalidate_event(event_id: int) -> None:
     except ValueError:
         cache.set(EVENT_LIST_VERSION_KEY, 1, timeout=None)
     local_cache.delete(("event_settings", event_id))
+    local_cache.delete(("event_detail", event_id))
+    local_cache.delete(("event_detail_body", event_id))
 
 
 def invalidate_availability(event_id: int) -> None:

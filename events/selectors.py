@@ -17,6 +17,8 @@ from ticketing.local_cache import local_cache
 from ticketing.time import iso_from_ms, ms_from_datetime
 
 EVENT_SETTINGS_LOCAL_TTL = 2.0
+# Seconds an event page's data may be reused in one process: its answer is public, max-age=1.
+EVENT_DETAIL_LOCAL_TTL = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,16 @@ def event_summary(event: Event) -> dict[str, Any]:
 
 
 def event_detail_get(event_id: int) -> Event | None:
-    """The annotated event for the detail API/page, cached until it changes."""
+    """The annotated event for the detail API/page: cached in Redis until it changes, and
+    in each process for ``EVENT_DETAIL_LOCAL_TTL`` (the public max-age of the answer).
+    Every sale drops the Redis copy (the seat counts move); without the process copy, a
+    rush of event pages after each sale would all miss at once and all count the seats."""
+    return local_cache.get_or_set(
+        ("event_detail", event_id), EVENT_DETAIL_LOCAL_TTL, lambda: _event_detail_load(event_id)
+    )
+
+
+def _event_detail_load(event_id: int) -> Event | None:
     key = event_detail_key(event_id)
     event = cache.get(key)
     if event is None:
