@@ -19,7 +19,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 os.environ["QUEUE_KEY_PREFIX"] = f"bench-{RUN_ID}:"
 os.environ["CACHE_KEY_PREFIX"] = f"bench-{RUN_ID}"
 
+from bench.system import SystemConfig, free_port, web_argv  # noqa: E402
+
 
 @dataclass
 class Result:
@@ -48,12 +49,6 @@ class Result:
     statuses: dict[str, int]
     ratio_to_bare: float | None = None
     note: str = ""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_wrk() -> str:
@@ -68,45 +63,11 @@ def ensure_wrk() -> str:
 
 
 def server_argv(kind: str, workers: int, port: int) -> list[str]:
-    """The web server under test, production settings shape (DEBUG off): granian (the
-    default web server: bench/system.py) with one thread per worker, or gunicorn's sync
-    workers, as the benchmarks before granian measured."""
-    if kind == "granian":
-        return [
-            str(ROOT / ".venv/bin/granian"),
-            "--interface",
-            "wsgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--blocking-threads",
-            "1",
-            "--backlog",
-            "2048",
-            "--http",
-            "1",
-            "--no-ws",
-            "--log-level",
-            "warning",
-            "ticketing.wsgi:application",
-        ]
-    return [
-        str(ROOT / ".venv/bin/gunicorn"),
-        "ticketing.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--worker-class",
-        "sync",
-        "--backlog",
-        "2048",
-        "--log-level",
-        "warning",
-    ]
+    """The web server under test, production settings shape (DEBUG off): the web node of
+    bench/system.py with one thread per worker (granian) or gunicorn's sync workers, as
+    the benchmarks before granian measured."""
+    config = SystemConfig(server=kind, web_workers=workers, web_threads=1, worker_class="sync", backlog=2048)
+    return web_argv(config, port)
 
 
 class Server:
