@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from booking.models import Booking, BookingStatus, Ticket
+from booking.models import Booking, BookingStatus, CheckInLog, Ticket
 from booking.services import booking_cancel
 from ticketing.errors import DomainError, ServiceUnavailable
 
@@ -19,7 +19,7 @@ class TicketInline(admin.TabularInline):
     model = Ticket
     extra = 0
     can_delete = False
-    fields = ("code", "seat", "price")
+    fields = ("code", "seat", "price", "checked_in_at", "checked_in_gate")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Booking | None = None) -> bool:
@@ -96,3 +96,22 @@ class BookingAdmin(admin.ModelAdmin):
                 % {"count": skipped},
                 messages.WARNING,
             )
+
+
+@admin.register(CheckInLog)
+class CheckInLogAdmin(admin.ModelAdmin):
+    """The door's audit trail: read-only (written by booking.checkins only)."""
+
+    list_display = ("recorded_at", "event", "ticket", "outcome", "gate", "scanned_at", "by")
+    list_filter = ("outcome", "event")
+    search_fields = ("ticket__code", "gate", "by__email")
+    list_select_related = ("event", "ticket", "by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CheckInLog | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CheckInLog | None = None) -> bool:
+        return False

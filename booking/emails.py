@@ -19,6 +19,7 @@ from templated_mail.mail import BaseEmailMessage
 from booking.models import Booking, BookingStatus
 from booking.qr import qr_png
 from booking.selectors import booking_get
+from booking.ticket_signing import qr_payload
 
 
 def _absolute(path: str) -> str:
@@ -64,7 +65,8 @@ class TicketEmail(_BookingEmail):
     def render(self) -> None:
         super().render()
         for ticket in self.booking.tickets.all():
-            image = MIMEImage(qr_png(ticket.code), "png")
+            payload = qr_payload(event_id=self.booking.event_id, ticket_code=ticket.code)
+            image = MIMEImage(qr_png(payload), "png")
             image.add_header("Content-ID", f"<{qr_content_id(ticket.code)}>")
             image.add_header("Content-Disposition", "inline", filename=f"ticket-{ticket.code}.png")
             self.attach(image)

@@ -1,4 +1,6 @@
-"""The two guards between a buyer and a seat, each one plain function ``booking_confirm`` calls:
+"""The guards of the booking app, each one plain function its service calls.
+
+Between a buyer and a seat there are two, both called by ``booking_confirm``:
 
 1. ``holds_require``, in Redis: the buyer holds every seat right now. It decides who may
    *try* to book, and answers the common refusals before the database is asked.
@@ -10,8 +12,12 @@ While the holds are intact either guard alone keeps a seat to one live booking; 
 Redis lost or duplicated holds (a wipe, a failover, a hold lapsing mid-confirm) only
 ``seats_sell`` stands (DESIGN.md step 4).
 
-This module is also the one seam the race tests use. ``booking_confirm`` looks both
-functions up here on every call (``guards.seats_sell(...)``), so a negative control
+At the door there is one: ``ticket_admit``, the conditional ``UPDATE ... WHERE
+checked_in_at IS NULL`` that makes exactly one of many gates scanning a ticket at once the
+first entry (booking.checkins).
+
+This module is also the one seam the race tests use. The services look the guards
+up here on every call (``guards.seats_sell(...)``), so a negative control
 replaces exactly one of them with pytest's ``monkeypatch`` and keeps the other; a test
 that needs two requests to meet between the check and the write wraps
 ``holds_require``. Production code never changes them and nothing here reads a setting.
@@ -19,8 +25,12 @@ that needs two requests to meet between the check and the write wraps
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from booking.models import Ticket
 from events.models import Seat, SeatStatus
 from queueing.holds import holds_verify
 from queueing.line import pass_expires_at_ms
@@ -57,4 +67,18 @@ def seats_sell(*, event_id: int, seat_ids: list[int]) -> int:
     takes are what make a concurrent transaction wait and then match nothing."""
     return Seat.objects.filter(event_id=event_id, pk__in=seat_ids, status=SeatStatus.AVAILABLE).update(
         status=SeatStatus.SOLD
+    )
+
+
+def ticket_admit(*, ticket_id: int, gate: str, at: datetime, by_id: int | None, earlier_only: bool) -> int:
+    """Records the ticket's entry if it has none yet; returns the number of rows changed (1:
+    this scan is the first entry, 0: someone was first). With ``earlier_only`` (a scan
+    queued offline and replayed) an entry recorded *later* than ``at`` is replaced too, so
+    replays in any order end with the earliest scan as the first entry. A live scan never
+    replaces one: two gates at the same instant can't both win by their clocks."""
+    first = Q(checked_in_at__isnull=True)
+    if earlier_only:
+        first |= Q(checked_in_at__gt=at)
+    return Ticket.objects.filter(first, pk=ticket_id).update(
+        checked_in_at=at, checked_in_gate=gate, checked_in_by_id=by_id
     )

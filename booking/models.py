@@ -53,11 +53,48 @@ class Ticket(models.Model):
     seat = models.ForeignKey(Seat, on_delete=models.PROTECT, related_name="tickets")
     code = models.CharField(_("ticket code"), max_length=24, unique=True)
     price = models.DecimalField(_("price"), max_digits=10, decimal_places=2)
+    # The entry at the door: set once by a conditional UPDATE (booking.guards.ticket_admit),
+    # so of two gates scanning one ticket at the same instant exactly one wins.
+    checked_in_at = models.DateTimeField(_("checked in at"), null=True, blank=True)
+    checked_in_gate = models.CharField(_("gate"), max_length=64, blank=True)
+    checked_in_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["seat__section", "seat__row", "seat__number"]
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
+        permissions = [("check_in_tickets", _("Can check in tickets at the door (all events)"))]
 
     def __str__(self) -> str:
         return self.code
+
+
+class CheckInOutcome(models.TextChoices):
+    ENTERED = "entered", _("Entered")
+    REPEAT = "repeat", _("Repeat scan")
+    SUPERSEDED = "superseded", _("Superseded by an earlier offline scan")
+    UNDONE = "undone", _("Undone")
+
+
+class CheckInLog(models.Model):
+    """Audit trail of the door: every accepted entry, repeat scan, undo, and entry that a
+    queued offline scan showed to be a second one. The ticket's own fields say who is in."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="checkin_log")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(_("outcome"), max_length=12, choices=CheckInOutcome.choices)
+    gate = models.CharField(_("gate"), max_length=64)
+    scanned_at = models.DateTimeField(_("scanned at"))
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        verbose_name = _("check-in record")
+        verbose_name_plural = _("check-in records")
+        indexes = [models.Index(fields=["event", "outcome"], name="checkinlog_event_outcome")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.outcome} {self.gate}"

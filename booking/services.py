@@ -357,6 +357,12 @@ def booking_cancel(*, booking: Booking, by_user: User) -> Booking:
                     _("The event has started; this booking can't be cancelled."),
                     status=409,
                 )
+            if not by_user.is_staff and locked.tickets.filter(checked_in_at__isnull=False).exists():
+                raise DomainError(
+                    "not_cancellable",
+                    _("A ticket of this booking has been used at the door; it can't be cancelled."),
+                    status=409,
+                )
             seat_ids = sorted(locked.tickets.values_list("seat_id", flat=True))
             Seat.objects.filter(pk__in=seat_ids, status=SeatStatus.SOLD).update(status=SeatStatus.AVAILABLE)
             locked.status = BookingStatus.CANCELLED

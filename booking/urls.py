@@ -1,6 +1,6 @@
 from django.urls import path
 
-from booking import views
+from booking import door_views, views
 
 app_name = "booking"
 urlpatterns = [
@@ -9,4 +9,5 @@ urlpatterns = [
     path("my/tickets/", views.my_tickets, name="my_tickets"),
     path("my/tickets/<str:code>/", views.booking_detail, name="booking_detail"),
     path("my/tickets/<str:code>/cancel/", views.booking_cancel, name="booking_cancel"),
+    path("staff/events/<int:event_id>/scan/", door_views.scanner, name="scanner"),
 ]

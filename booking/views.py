@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods
 from booking import selectors, services
 from booking.models import Booking, BookingStatus
 from booking.qr import qr_svg
+from booking.ticket_signing import qr_payload
 from events.models import Event
 from events.selectors import event_detail_get
 from events.views.catalogue import seat_sections
@@ -179,8 +180,11 @@ def booking_detail(request: HttpRequest, code: str) -> HttpResponse:
         {
             "ticket": ticket,
             "seat": ticket.seat,
-            # segno output: escaped, no script; safe to embed.
-            "qr": mark_safe(qr_svg(ticket.code)) if booking.status == BookingStatus.CONFIRMED else None,  # noqa: S308
+            # segno output: escaped, no script; safe to embed. The QR carries the signed
+            # payload the door scanner checks (booking.ticket_signing).
+            "qr": mark_safe(qr_svg(qr_payload(event_id=booking.event_id, ticket_code=ticket.code)))  # noqa: S308
+            if booking.status == BookingStatus.CONFIRMED
+            else None,
         }
         for ticket in booking.tickets.all()
     ]

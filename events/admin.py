@@ -81,6 +81,7 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ("is_published", "sales_open_at")
     search_fields = ("title", "venue")
     readonly_fields = ("created_at", "updated_at")
+    autocomplete_fields = ("door_staff",)
     actions = ["generate_seats_action"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Event]:
@@ -93,11 +94,13 @@ class EventAdmin(admin.ModelAdmin):
     @admin.display(description=_("staff"))
     def staff_links(self, event: Event) -> str:
         return format_html(
-            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            '<a href="{}">{}</a> · <a href="{}">{}</a> · <a href="{}">{}</a>',
             self._generate_url([event.pk]),
             gettext("Generate seats"),
             reverse("events:rush_dashboard", args=[event.pk]),
             gettext("Rush dashboard"),
+            reverse("booking:scanner", args=[event.pk]),
+            gettext("Door scanner"),
         )
 
     def get_urls(self) -> list[URLPattern]:

@@ -42,6 +42,15 @@ class Event(models.Model):
         validators=[MinValueValidator(30), MaxValueValidator(7200)],
     )
     is_published = models.BooleanField(_("published"), default=True)
+    # Door staff of this event only (the scanner, nothing of the admin); the permission
+    # booking.check_in_tickets (group "Door staff") grants it for every event.
+    door_staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="door_staff_events",
+        verbose_name=_("door staff"),
+        help_text=_("Users who may scan tickets at this event's doors (and nothing else)."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -144,6 +144,10 @@ QUEUE_PULSE_SECONDS = float(os.environ.get("QUEUE_PULSE_SECONDS", "0.25"))
 # Queue tickets: signed with this key (default: derived from SECRET_KEY); a poll with a
 # ticket older than RECHECK takes the exact path again; older than MAX_AGE: refused (401).
 QUEUE_TICKET_KEY = os.environ.get("QUEUE_TICKET_KEY") or SECRET_KEY
+# Ticket QR codes are signed with Ed25519 (booking/ticket_signing.py). The private key's
+# 32-byte seed, base64url: `manage.py ticket_signing_key` prints a new one. Unset: a seed
+# derived from SECRET_KEY (changing SECRET_KEY then invalidates every printed QR code).
+TICKET_SIGNING_KEY = os.environ.get("TICKET_SIGNING_KEY", "")
 QUEUE_TICKET_RECHECK_SECONDS = env_int("QUEUE_TICKET_RECHECK_SECONDS", 300)
 QUEUE_TICKET_MAX_AGE_SECONDS = env_int("QUEUE_TICKET_MAX_AGE_SECONDS", 3600)
 # A waiter silent for longer than this (no poll at all) is taken off the line when

@@ -22,8 +22,9 @@ from rest_framework_simplejwt.authentication import JWTStatelessUserAuthenticati
 
 from booking import selectors, services
 from booking.api.holds import SeatIdsField
-from booking.models import Booking
+from booking.models import Booking, Ticket
 from booking.services import MAX_IDEMPOTENCY_KEY_LENGTH
+from booking.ticket_signing import qr_payload
 from ticketing.errors import DomainError
 from ticketing.pagination import StandardPagination
 
@@ -34,6 +35,13 @@ class BookingSeatSerializer(serializers.Serializer):
     row = serializers.CharField(source="seat.row")
     number = serializers.IntegerField(source="seat.number")
     price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    ticket_code = serializers.CharField(source="code")
+    qr_payload = serializers.SerializerMethodField(
+        help_text="What the ticket's QR code encodes: TK1.<event id>.<ticket code>.<Ed25519 signature>."
+    )
+
+    def get_qr_payload(self, ticket: Ticket) -> str:
+        return qr_payload(event_id=ticket.booking.event_id, ticket_code=ticket.code)
 
 
 class BookingOutputSerializer(serializers.Serializer):

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from booking.api.bookings import BookingCancelApi, BookingDetailApi, BookingListCreateApi
+from booking.api.checkins import CheckInApi, CheckInManifestApi, CheckInUndoApi, DoorFiguresApi
 from booking.api.holds import HoldApi
 
 urlpatterns = [
@@ -8,4 +9,10 @@ urlpatterns = [
     path("bookings/", BookingListCreateApi.as_view(), name="api-bookings"),
     path("bookings/<str:code>/", BookingDetailApi.as_view(), name="api-booking"),
     path("bookings/<str:code>/cancel/", BookingCancelApi.as_view(), name="api-booking-cancel"),
+    path("checkins/", CheckInApi.as_view(), name="api-checkins"),
+    path("checkins/undo/", CheckInUndoApi.as_view(), name="api-checkins-undo"),
+    path(
+        "events/<int:event_id>/checkins/manifest/", CheckInManifestApi.as_view(), name="api-checkins-manifest"
+    ),
+    path("staff/events/<int:event_id>/door/", DoorFiguresApi.as_view(), name="api-staff-door"),
 ]

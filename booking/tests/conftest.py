@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
+from booking.models import Booking
+from booking.services import booking_confirm
 from events.models import Event, Seat
 from queueing.connection import get_redis
+from queueing.holds import seats_hold
 from queueing.keys import EventKeys
 from queueing.line import line_admit, line_join
 
@@ -34,6 +37,36 @@ def seat_ids_of(event: Event, count: int | None = None) -> list[int]:
         Seat.objects.filter(event=event).order_by("section", "row", "number").values_list("pk", flat=True)
     )
     return ids if count is None else ids[:count]
+
+
+def book_seats(event: Event, user: Any, seat_ids: list[int]) -> Booking:
+    """A confirmed booking of ``seat_ids`` for ``user``, made as a buyer makes one:
+    admitted, holding the seats, confirming."""
+    admit_users(event, user)
+    seats_hold(event_id=event.pk, user_id=user.pk, seat_ids=seat_ids, hold_seconds=60, cap=20)
+    booking, _ = booking_confirm(user_id=user.pk, event_id=event.pk, seat_ids=seat_ids)
+    return booking
+
+
+def door_staff_group() -> Any:
+    """The "Door staff" group its migration made (made again after a transactional test's
+    flush, which empties every table and brings back only permissions)."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, created = Group.objects.get_or_create(name="Door staff")
+    if created:
+        group.permissions.add(
+            Permission.objects.get(content_type__app_label="booking", codename="check_in_tickets")
+        )
+    return group
+
+
+@pytest.fixture
+def door_staff(user_factory: Callable[..., Any]) -> Any:
+    """A user in the "Door staff" group: may check in tickets of every event, nothing else."""
+    user = user_factory(name="Gate Keeper")
+    user.groups.add(door_staff_group())
+    return user
 
 
 @pytest.fixture

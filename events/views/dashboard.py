@@ -1,7 +1,8 @@
 """The live rush dashboard (staff): figures, chart and controls of one event's sale.
 
 Rendered with its first state on the server, then ``static/js/rush_dashboard.js``
-polls and PATCHes ``/api/staff/events/<id>/rush/`` (no inline script: CSP).
+polls and PATCHes ``/api/staff/events/<id>/rush/`` (no inline script: CSP), and
+``static/js/door_figures.js`` polls the check-in figures ``/api/staff/events/<id>/door/``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from booking.checkin_figures import door_figures_get
 from events.models import Event, RushControlChange
 from events.services.rush_control import (
     CAPACITY_MAX,
@@ -23,6 +25,7 @@ from events.services.rush_control import (
 )
 
 DASHBOARD_POLL_MS = 2000
+DOOR_POLL_MS = 5000
 RECENT_CHANGES_SHOWN = 10
 
 
@@ -53,6 +56,9 @@ def rush_dashboard(request: HttpRequest, event_id: int) -> HttpResponse:
         {
             "event": event,
             "rush": state,
+            "door": door_figures_get(event=event),
+            "door_poll_ms": DOOR_POLL_MS,
+            "scanner_url": reverse("booking:scanner", args=[event.pk]),
             "changes": changes,
             "poll_ms": DASHBOARD_POLL_MS,
             "capacity_min": CAPACITY_MIN,
