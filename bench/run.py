@@ -7,7 +7,8 @@ read the ratios, not the absolute figures.
 
 Scenarios: bare (baseline), join, status, seats (full map), seats_304, seats_proxy (the
 full map through nginx with deploy/nginx/, gzip accepted as browsers do), hold (contended),
-confirm (distinct seats; bookings/s). Uses DATABASE_URL / REDIS_URL like the app, with its
+confirm (distinct seats; bookings/s), checkin (door scans of distinct signed tickets by
+door staff; check-ins/s). Uses DATABASE_URL / REDIS_URL like the app, with its
 own Redis key prefix and its own event and buyers.
 """
 
@@ -246,10 +247,73 @@ def scenario_lines(name: str, data: dict, rng: random.Random) -> tuple[list[str]
             body = json.dumps({"event_id": event_id, "seat_ids": [seat_id]})
             lines.append(f"POST\t/api/bookings/\t{token}\t{body}\t")
         return lines, True
+    if name == "checkin":
+        return checkin_lines(data), True
     raise ValueError(name)
 
 
-SCENARIOS = ["bare", "join", "status", "status_exact", "seats", "seats_304", "seats_proxy", "hold", "confirm"]
+CHECKIN_TICKETS = 2500
+
+
+def checkin_lines(data: dict) -> list[str]:
+    """One scan per ticket of the last 2,500 seats (sold to one bench buyer directly in the
+    database: setup, not what is measured), by 50 gates of one door-staff account."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.models import User
+    from booking.checkins import door_staff_group
+    from booking.models import Booking, Ticket
+    from booking.services import code_generate
+    from booking.ticket_signing import qr_payload
+    from events.models import Seat, SeatStatus
+
+    event = data["event"]
+    seat_ids = data["seat_ids"][-CHECKIN_TICKETS:]
+    Seat.objects.filter(pk__in=seat_ids).update(status=SeatStatus.SOLD)
+    booking = Booking.objects.create(
+        code=code_generate(8), user=data["users"][0], event=event, total=0, confirmed_at=event.sales_open_at
+    )
+    Ticket.objects.bulk_create(
+        [Ticket(booking=booking, seat_id=seat_id, price=0, code=code_generate(12)) for seat_id in seat_ids],
+        batch_size=1000,
+    )
+    door = User.objects.create_user(email=f"bench-{RUN_ID}-door@example.com", name="Bench door")
+    door.groups.add(door_staff_group())
+    token = str(AccessToken.for_user(door))
+    codes = Ticket.objects.filter(booking=booking).values_list("code", flat=True)
+    return [
+        f"POST\t/api/checkins/\t{token}\t"
+        + json.dumps({"code": qr_payload(event_id=event.pk, ticket_code=code), "gate": f"Gate {n % 50}"})
+        + "\t"
+        for n, code in enumerate(codes)
+    ]
+
+
+def checkin_rate(event: object) -> tuple[float, str]:
+    """Check-ins/s between the first and the last recorded entry (as for confirms)."""
+    from django.db.models import Count, Max, Min
+
+    from booking.models import CheckInLog
+
+    span = CheckInLog.objects.filter(event=event, outcome="entered").aggregate(
+        first=Min("recorded_at"), last=Max("recorded_at"), count=Count("pk")
+    )
+    seconds = (span["last"] - span["first"]).total_seconds() if span["count"] > 1 else 0.0
+    return (span["count"] / seconds if seconds else 0.0), f"{span['count']} check-ins in {seconds:.2f} s"
+
+
+SCENARIOS = [
+    "bare",
+    "join",
+    "status",
+    "status_exact",
+    "seats",
+    "seats_304",
+    "seats_proxy",
+    "hold",
+    "confirm",
+    "checkin",
+]
 # Issue 10's targets: (absolute req/s or None, ratio to the bare view in the same run).
 TARGETS = {
     "join": (None, 0.60),
@@ -350,6 +414,8 @@ def main() -> int:
                 # prepared buyer has confirmed, so the wrk duration would include idle time.
                 stats["requests_per_s"] = confirmed / seconds if seconds else 0.0
                 note = f"{confirmed} bookings in {seconds:.2f} s"
+            if name == "checkin":
+                stats["requests_per_s"], note = checkin_rate(data["event"])
             results.append(
                 Result(
                     scenario=name,
@@ -397,7 +463,7 @@ def main() -> int:
                 if part
             )
             target = f"  target {wanted}: {'met' if ok else 'MISSED'}"
-        unit = "bookings/s" if r.scenario == "confirm" else ""
+        unit = {"confirm": "bookings/s", "checkin": "check-ins/s"}.get(r.scenario, "")
         print(
             f"{r.scenario:<13}{r.requests_per_s:>10.0f}{(r.ratio_to_bare or 0):>9.0%}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
             f"  {statuses} {r.note}{unit and ' (' + unit + ')'}{target}"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from booking.checkins import door_staff_group
 from booking.models import Booking
 from booking.services import booking_confirm
 from events.models import Event, Seat
@@ -46,19 +47,6 @@ def book_seats(event: Event, user: Any, seat_ids: list[int]) -> Booking:
     seats_hold(event_id=event.pk, user_id=user.pk, seat_ids=seat_ids, hold_seconds=60, cap=20)
     booking, _ = booking_confirm(user_id=user.pk, event_id=event.pk, seat_ids=seat_ids)
     return booking
-
-
-def door_staff_group() -> Any:
-    """The "Door staff" group its migration made (made again after a transactional test's
-    flush, which empties every table and brings back only permissions)."""
-    from django.contrib.auth.models import Group, Permission
-
-    group, created = Group.objects.get_or_create(name="Door staff")
-    if created:
-        group.permissions.add(
-            Permission.objects.get(content_type__app_label="booking", codename="check_in_tickets")
-        )
-    return group
 
 
 @pytest.fixture

@@ -43,7 +43,10 @@ def test_confirm_held_seats(buyer, on_sale_event, django_capture_on_commit_callb
     assert body["status"] == "confirmed"
     assert body["total"] == "110000.00"
     assert [seat["id"] for seat in body["seats"]] == seats
-    assert body["seats"][0] == {"id": seats[0], "section": "A", "row": "A", "number": 1, "price": "55000.00"}
+    first = dict(body["seats"][0])
+    ticket_code, payload = first.pop("ticket_code"), first.pop("qr_payload")
+    assert first == {"id": seats[0], "section": "A", "row": "A", "number": 1, "price": "55000.00"}
+    assert payload.startswith(f"TK1.{on_sale_event.pk}.{ticket_code}.")
     assert len(body["code"]) == 8
     assert set(Seat.objects.filter(pk__in=seats).values_list("status", flat=True)) == {SeatStatus.SOLD}
     # After commit: the map says sold, the holds are gone and the pass is handed back.

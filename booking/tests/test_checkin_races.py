@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from booking import checkins, guards, ticket_signing
+from booking.checkins import door_staff_group
 from booking.models import CheckInLog, Ticket
-from booking.tests.conftest import book_seats, door_staff_group, seat_ids_of
+from booking.tests.conftest import book_seats, seat_ids_of
 from booking.tests.racing import (
     RACE_TEST_MARKS,
     REQUEST_TIMEOUT,

@@ -1,8 +1,9 @@
-"""Demo data for ``make run``: an event on sale now, an upcoming one, a staff account
-and a buyer account. Safe to run again (it creates nothing twice).
+"""Demo data for ``make run``: an event on sale now, an upcoming one, a staff account,
+a door-staff account (the ticket scanner only) and a buyer account. Safe to run again (it
+creates nothing twice).
 
 Passwords are random per checkout (kept in ``var/demo-credentials.json``, never in the
-repository) unless DEMO_STAFF_PASSWORD / DEMO_BUYER_PASSWORD are set."""
+repository) unless DEMO_STAFF_PASSWORD / DEMO_DOOR_PASSWORD / DEMO_BUYER_PASSWORD are set."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from accounts.models import User
+from booking.checkins import door_staff_group
 from events.models import Event
 from events.services.catalogue import SectionSpec, event_create_with_seats
 
 DEMO_STAFF_EMAIL = "staff@example.com"
 DEMO_BUYER_EMAIL = "buyer@example.com"
+DEMO_DOOR_EMAIL = "door@example.com"
 
 
 class Command(BaseCommand):
@@ -31,11 +34,19 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         credentials = self._credentials()
         staff_password, buyer_password = credentials["staff"], credentials["buyer"]
+        door_password = credentials["door"]
         if not User.objects.filter(email=DEMO_STAFF_EMAIL).exists():
             User.objects.create_superuser(DEMO_STAFF_EMAIL, staff_password, name="Demo Staff")
         if not User.objects.filter(email=DEMO_BUYER_EMAIL).exists():
             User.objects.create_user(DEMO_BUYER_EMAIL, buyer_password, name="Demo Buyer")
-        for email, password in ((DEMO_STAFF_EMAIL, staff_password), (DEMO_BUYER_EMAIL, buyer_password)):
+        if not User.objects.filter(email=DEMO_DOOR_EMAIL).exists():
+            door = User.objects.create_user(DEMO_DOOR_EMAIL, door_password, name="Demo Door")
+            door.groups.add(door_staff_group())
+        for email, password in (
+            (DEMO_STAFF_EMAIL, staff_password),
+            (DEMO_BUYER_EMAIL, buyer_password),
+            (DEMO_DOOR_EMAIL, door_password),
+        ):
             account = User.objects.get(email=email)
             if not account.check_password(password):
                 account.set_password(password)
@@ -78,6 +89,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 "Demo data ready.\n"
                 f"  staff (admin, dashboard): {DEMO_STAFF_EMAIL} / {staff_password}\n"
+                f"  door staff (scanner):     {DEMO_DOOR_EMAIL} / {door_password}\n"
                 f"  buyer:                    {DEMO_BUYER_EMAIL} / {buyer_password}"
             )
         )
@@ -88,6 +100,7 @@ class Command(BaseCommand):
         credentials = {
             "staff": os.environ.get("DEMO_STAFF_PASSWORD") or stored.get("staff") or secrets.token_urlsafe(9),
             "buyer": os.environ.get("DEMO_BUYER_PASSWORD") or stored.get("buyer") or secrets.token_urlsafe(9),
+            "door": os.environ.get("DEMO_DOOR_PASSWORD") or stored.get("door") or secrets.token_urlsafe(9),
         }
         path.write_text(json.dumps(credentials))
         path.chmod(0o600)
