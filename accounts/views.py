@@ -12,10 +12,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import resolve_url
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView
 
+from accounts.api.views import RegisterRateThrottle
 from accounts.forms import LoginForm, SignupForm
 from accounts.services import user_register
 
@@ -39,8 +41,18 @@ class SignupView(RedirectURLMixin, FormView):
 
     form_class = SignupForm
     template_name = "accounts/signup.html"
+    throttle_scope = "register"  # the API's sign-up rate per client address, shared
 
     def form_valid(self, form: SignupForm) -> HttpResponse:  # type: ignore[override]
+        throttle = RegisterRateThrottle()
+        if not throttle.allow_request(self.request, self):
+            form.add_error(
+                None, _("Too many accounts were made from this network in the last hour. Please try later.")
+            )
+            response = self.form_invalid(form)
+            response.status_code = 429
+            response["Retry-After"] = str(int(throttle.wait() or 60))
+            return response
         try:
             user = user_register(
                 email=form.cleaned_data["email"],

@@ -7,7 +7,8 @@ read the ratios, not the absolute figures.
 
 Scenarios: bare (baseline), join, status, seats (full map), seats_304, seats_proxy (the
 full map through nginx with deploy/nginx/, gzip accepted as browsers do), hold (contended),
-confirm (distinct seats; bookings/s), checkin (door scans of distinct signed tickets by
+confirm (distinct seats; bookings/s), join_pow (first joins carrying a verified ALTCHA
+proof-of-work answer, through Django's full stack as such joins go), checkin (door scans of distinct signed tickets by
 door staff; check-ins/s). Uses DATABASE_URL / REDIS_URL like the app, with its
 own Redis key prefix and its own event and buyers.
 """
@@ -36,6 +37,8 @@ RUN_ID = uuid.uuid4().hex[:8]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 os.environ["QUEUE_KEY_PREFIX"] = f"bench-{RUN_ID}:"
 os.environ["CACHE_KEY_PREFIX"] = f"bench-{RUN_ID}"
+# Every simulated buyer comes from 127.0.0.1: the per-address join limit would refuse them.
+os.environ.setdefault("QUEUE_JOIN_LIMIT_ADDRESS", "0")
 
 from bench.system import SystemConfig, free_port, web_argv  # noqa: E402
 
@@ -247,9 +250,40 @@ def scenario_lines(name: str, data: dict, rng: random.Random) -> tuple[list[str]
             body = json.dumps({"event_id": event_id, "seat_ids": [seat_id]})
             lines.append(f"POST\t/api/bookings/\t{token}\t{body}\t")
         return lines, True
+    if name == "join_pow":
+        return join_pow_lines(data), True
     if name == "checkin":
         return checkin_lines(data), True
     raise ValueError(name)
+
+
+# The work asked does not change the cost of checking an answer (two HMACs), only the
+# cost of making the bench's answers in advance here.
+JOIN_POW_DIFFICULTY = 1000
+
+
+def join_pow_lines(data: dict) -> list[str]:
+    """Every buyer's first join of a second event that asks for proof-of-work, each with
+    its own solved challenge (single use)."""
+    import altcha
+
+    from events.models import Event
+    from events.services.catalogue import event_create_with_seats
+    from events.services.proof_of_work import challenge_create
+
+    event = event_create_with_seats(
+        title=f"Bench PoW {RUN_ID}", sections=["A"], rows=1, seats_per_row=10, capacity=1, open_now=True
+    )
+    Event.objects.filter(pk=event.pk).update(pow_difficulty=JOIN_POW_DIFFICULTY)
+    data["pow_event"] = event
+    lines = []
+    for user, token in zip(data["users"], data["tokens"], strict=True):
+        challenge = altcha.Challenge.from_dict(
+            challenge_create(event_id=event.pk, user_id=user.pk, difficulty=JOIN_POW_DIFFICULTY)
+        )
+        payload = altcha.Payload(challenge, altcha.solve_challenge(challenge)).to_base64()
+        lines.append(f"POST\t/api/events/{event.pk}/queue/\t{token}\t{json.dumps({'altcha': payload})}\t")
+    return lines
 
 
 CHECKIN_TICKETS = 2500
@@ -289,6 +323,19 @@ def checkin_lines(data: dict) -> list[str]:
     ]
 
 
+def join_pow_rate(event: object) -> tuple[float, str]:
+    """Joins/s between the first and the last join (the Redis clock of the line's
+    sign-of-life record): the run ends when every prepared answer is spent."""
+    from queueing.connection import get_redis
+    from queueing.keys import EventKeys
+
+    seen = get_redis().zrange(EventKeys(event.pk).seen, 0, -1, withscores=True)
+    if len(seen) < 2:
+        return 0.0, f"{len(seen)} joins"
+    seconds = (max(score for _, score in seen) - min(score for _, score in seen)) / 1000
+    return len(seen) / seconds, f"{len(seen)} joins in {seconds:.2f} s"
+
+
 def checkin_rate(event: object) -> tuple[float, str]:
     """Check-ins/s between the first and the last recorded entry (as for confirms)."""
     from django.db.models import Count, Max, Min
@@ -312,6 +359,7 @@ SCENARIOS = [
     "seats_proxy",
     "hold",
     "confirm",
+    "join_pow",
     "checkin",
 ]
 # Issue 10's targets: (absolute req/s or None, ratio to the bare view in the same run).
@@ -416,6 +464,8 @@ def main() -> int:
                 note = f"{confirmed} bookings in {seconds:.2f} s"
             if name == "checkin":
                 stats["requests_per_s"], note = checkin_rate(data["event"])
+            if name == "join_pow":
+                stats["requests_per_s"], note = join_pow_rate(data["pow_event"])
             results.append(
                 Result(
                     scenario=name,

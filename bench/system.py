@@ -210,6 +210,8 @@ def run_environment(
             # One client address for every buyer: the per-IP log-in throttle would refuse
             # the share that logs in; it protects nothing in a rehearsal.
             "THROTTLE_LOGIN_IP": "1000000/min",
+            # Likewise the join limit per address: every simulated buyer shares 127.0.0.1.
+            "QUEUE_JOIN_LIMIT_ADDRESS": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -22,7 +22,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
-from events.models import Event, RushControlChange, Seat
+from events.models import Event, QueueModeration, RushControlChange, Seat
 from events.services.catalogue import SectionSpec, seats_generate
 from events.services.rush_control import rush_control_update
 
@@ -239,4 +239,23 @@ class RushControlChangeAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: RushControlChange | None = None) -> bool:
+        return False
+
+
+@admin.register(QueueModeration)
+class QueueModerationAdmin(admin.ModelAdmin):
+    """Who took which buyer off a line or blocked which account: read-only."""
+
+    list_display = ("at", "action", "user", "event", "by", "reason")
+    list_filter = ("action", "event")
+    search_fields = ("user__email", "by__email", "reason")
+    list_select_related = ("user", "event", "by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: QueueModeration | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: QueueModeration | None = None) -> bool:
         return False

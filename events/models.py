@@ -8,6 +8,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+# The most proof-of-work staff may ask of a browser joining (minutes on a phone).
+POW_DIFFICULTY_MAX = 5_000_000
+
 
 class EventStatus(models.TextChoices):
     SCHEDULED = "scheduled", _("Scheduled")
@@ -42,6 +45,15 @@ class Event(models.Model):
         validators=[MinValueValidator(30), MaxValueValidator(7200)],
     )
     is_published = models.BooleanField(_("published"), default=True)
+    pow_difficulty = models.PositiveIntegerField(
+        _("proof-of-work difficulty"),
+        default=0,
+        help_text=_(
+            "Work a browser must do to join the waiting room (hashes; 0 = off). "
+            "About 50,000 takes a phone a second or two."
+        ),
+        validators=[MaxValueValidator(POW_DIFFICULTY_MAX)],
+    )
     # Door staff of this event only (the scanner, nothing of the admin); the permission
     # booking.check_in_tickets (group "Door staff") grants it for every event.
     door_staff = models.ManyToManyField(
@@ -131,3 +143,28 @@ class RushControlChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} @ {self.changed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class QueueModeration(models.Model):
+    """Audit log: a buyer taken off an event's waiting line, or an account blocked, by whom."""
+
+    class Action(models.TextChoices):
+        REMOVED = "removed", _("Removed from the waiting line")
+        BLOCKED = "blocked", _("Account blocked")
+
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, null=True, blank=True, related_name="moderations"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("waiting-room moderation")
+        verbose_name_plural = _("waiting-room moderations")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.user_id} @ {self.at:%Y-%m-%d %H:%M:%S}"

@@ -35,6 +35,7 @@ class EventSettings:
     queue_capacity: int
     queue_pass_seconds: int
     sales_open_at_iso: str  # formatted once: every waiting-room answer carries it
+    pow_difficulty: int = 0  # proof-of-work on join; 0 = off
 
     def sales_closed(self, now_ms: int) -> bool:
         return now_ms >= self.sales_close_at_ms
@@ -61,6 +62,7 @@ def event_settings_get(event_id: int) -> EventSettings | None:
                 queue_capacity=event.queue_capacity,
                 queue_pass_seconds=event.queue_pass_seconds,
                 sales_open_at_iso=iso_from_ms(ms_from_datetime(event.sales_open_at)),
+                pow_difficulty=event.pow_difficulty,
             )
             if event
             else None

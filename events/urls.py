@@ -1,6 +1,6 @@
 from django.urls import path
 
-from events.views import catalogue, dashboard, waiting_room
+from events.views import catalogue, dashboard, moderation, waiting_room
 
 app_name = "events"
 urlpatterns = [
@@ -8,4 +8,6 @@ urlpatterns = [
     path("events/<int:event_id>/", catalogue.event_detail, name="detail"),
     path("events/<int:event_id>/queue/", waiting_room.waiting_room, name="waiting_room"),
     path("staff/events/<int:event_id>/rush/", dashboard.rush_dashboard, name="rush_dashboard"),
+    path("staff/events/<int:event_id>/queue/remove/", moderation.queue_remove, name="queue_remove"),
+    path("staff/events/<int:event_id>/block/", moderation.user_block, name="user_block"),
 ]

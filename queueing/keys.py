@@ -91,3 +91,33 @@ class EventKeys:
         """set: the seats a user holds, plus one ``deadline:<ms>`` marker member; the key
         expires at that deadline (PEXPIREAT)."""
         return self._key(f"holds:{int(user_id)}")
+
+    @property
+    def blocked(self) -> str:
+        """set: user ids staff took off this event's line (or whose account was blocked);
+        ``queue_join.lua`` refuses them, so they never reach the line or a pass."""
+        return self._key("blocked")
+
+    def pow_used(self, signature: str) -> str:
+        """string, with the challenge's remaining lifetime as TTL: a proof-of-work
+        solution already spent on a join (single use)."""
+        return self._key(f"pow:{signature}")
+
+    def join_attempts(self, kind: str, who: str) -> str:
+        """zset: one member per join attempt, score = ms (Redis clock); the sliding window
+        of one account, device or address (``queueing/lua/join_limit.lua``)."""
+        return self._key(f"attempts:{kind}:{who}")
+
+    def accounts_of(self, kind: str, who: str) -> str:
+        """set: the accounts that tried to join from one device or address."""
+        return self._key(f"accounts:{kind}:{who}")
+
+    def accounts_count(self, kind: str) -> str:
+        """zset: device or address -> how many accounts tried to join from it."""
+        return self._key(f"accounts:{kind}")
+
+    @property
+    def fast_joins(self) -> str:
+        """zset: user id -> ms the proof-of-work took, for joins faster than any honest
+        device could solve it."""
+        return self._key("fast_joins")

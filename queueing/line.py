@@ -66,21 +66,55 @@ def _entry(*, state: str, position: int, pass_ms: int, arrival: int, preopen: in
     )
 
 
-def line_join(*, event_id: int, user_id: int, sales_open_at_ms: int) -> tuple[LineEntry, bool]:
+def line_join(
+    *,
+    event_id: int,
+    user_id: int,
+    sales_open_at_ms: int,
+    pow_required: bool = False,
+    pow_marker: str | None = None,
+    pow_ttl_ms: int = 0,
+) -> tuple[LineEntry, bool]:
     """Puts the user in line (idempotent: a re-join keeps its place). Returns the entry
     and whether this call added the user. A user with a live pass gets "active"; when
     the event is sold out a newcomer is not added ("sold_out"). Joining before
-    ``sales_open_at_ms`` (Redis clock) marks the arrival for the opening shuffle."""
+    ``sales_open_at_ms`` (Redis clock) marks the arrival for the opening shuffle.
+
+    Staff-blocked users get "blocked". With ``pow_required`` a newcomer must bring a
+    verified solution, named by ``pow_marker`` (the solution's single-use key, kept
+    ``pow_ttl_ms``): without one the state is "pow_required", with a spent one
+    "pow_replayed"; someone already in line or admitted spends nothing."""
     keys = EventKeys(event_id)
+    pow_state = "given" if pow_marker else "required" if pow_required else "off"
     state, position, pass_ms, newly, arrival, preopen, now_ms = run_script(
         "queue_join",
-        keys=[keys.seq, keys.waiting, keys.active, keys.ctl, keys.seen],
-        args=[int(user_id), int(sales_open_at_ms)],
+        keys=[keys.seq, keys.waiting, keys.active, keys.ctl, keys.seen, keys.blocked, pow_marker or keys.ctl],
+        args=[int(user_id), int(sales_open_at_ms), pow_state, int(pow_ttl_ms)],
     )
     entry = _entry(
         state=str(state), position=position, pass_ms=pass_ms, arrival=arrival, preopen=preopen, now_ms=now_ms
     )
     return entry, bool(int(newly))
+
+
+def line_remove(*, event_id: int, user_ids: list[int]) -> int:
+    """Takes users off the line for good: out of the waiting line and the active queue,
+    and into the blocked set that ``queue_join`` checks, in one MULTI (one slot). Returns
+    how many were in line or admitted."""
+    keys = EventKeys(event_id)
+    members = [int(user_id) for user_id in user_ids]
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.sadd(keys.blocked, *members)
+    pipe.zrem(keys.waiting, *members)
+    pipe.zrem(keys.active, *members)
+    pipe.zrem(keys.seen, *members)
+    _, waiting, active, _ = pipe.execute()
+    pulse_invalidate(event_id)
+    return int(waiting) + int(active)
+
+
+def line_blocked(*, event_id: int) -> set[int]:
+    return {int(member) for member in get_redis().smembers(EventKeys(event_id).blocked)}
 
 
 def line_status(*, event_id: int, user_id: int) -> LineEntry:

@@ -43,7 +43,7 @@ def _code_for(exc: exceptions.APIException) -> str:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     count_unavailable(exc)  # counts only Redis / database outages, answered 503 below
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.detail, **exc.extra), status=exc.status)
+        return Response(error_body(exc.code, exc.detail, **exc.extra), status=exc.status, headers=exc.headers)
     if isinstance(exc, ServiceUnavailable):
         return unavailable_response(exc.what)
     if isinstance(exc, RedisError):

@@ -17,16 +17,30 @@ class DomainError(Exception):
 
     status: int = 400
     default_detail: str = "The request cannot be completed."
+    retry_after: int | None = None  # seconds; answered as the Retry-After header too
 
     def __init__(
-        self, code: str, detail: str | None = None, *, status: int | None = None, **extra: Any
+        self,
+        code: str,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+        **extra: Any,
     ) -> None:
         self.code = code
         self.detail = detail or self.default_detail
         if status is not None:
             self.status = status
+        if retry_after is not None:
+            self.retry_after = retry_after
+            extra["retry_after"] = retry_after
         self.extra = extra
         super().__init__(f"{code}: {self.detail}")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class ServiceUnavailable(Exception):
@@ -61,7 +75,7 @@ def error_response(
 
 
 def domain_error_response(error: DomainError) -> JsonResponse:
-    return error_response(error.code, error.detail, status=error.status, **error.extra)
+    return error_response(error.code, error.detail, status=error.status, headers=error.headers, **error.extra)
 
 
 def unavailable_response(what: str) -> JsonResponse:

@@ -144,6 +144,18 @@ QUEUE_PULSE_SECONDS = float(os.environ.get("QUEUE_PULSE_SECONDS", "0.25"))
 # Queue tickets: signed with this key (default: derived from SECRET_KEY); a poll with a
 # ticket older than RECHECK takes the exact path again; older than MAX_AGE: refused (401).
 QUEUE_TICKET_KEY = os.environ.get("QUEUE_TICKET_KEY") or SECRET_KEY
+# Join attempts per event in a sliding window (queueing/join_limits.py): per account, per
+# device (the waiting-room page's device cookie) and per address, each with its own
+# threshold (0: off). The address limit is high on purpose: an office, a campus or a
+# mobile carrier's NAT puts thousands of honest buyers behind one address.
+QUEUE_JOIN_WINDOW_SECONDS = env_int("QUEUE_JOIN_WINDOW_SECONDS", 60)
+QUEUE_JOIN_LIMIT_ACCOUNT = env_int("QUEUE_JOIN_LIMIT_ACCOUNT", 30)
+QUEUE_JOIN_LIMIT_DEVICE = env_int("QUEUE_JOIN_LIMIT_DEVICE", 60)
+QUEUE_JOIN_LIMIT_ADDRESS = env_int("QUEUE_JOIN_LIMIT_ADDRESS", 3000)
+# Proof-of-work on join (events/services/proof_of_work.py): challenges signed with this
+# key (default: derived from SECRET_KEY), valid this long, single use.
+POW_HMAC_KEY = os.environ.get("POW_HMAC_KEY") or SECRET_KEY
+POW_CHALLENGE_SECONDS = env_int("POW_CHALLENGE_SECONDS", 300)
 # Ticket QR codes are signed with Ed25519 (booking/ticket_signing.py). The private key's
 # 32-byte seed, base64url: `manage.py ticket_signing_key` prints a new one. Unset: a seed
 # derived from SECRET_KEY (changing SECRET_KEY then invalidates every printed QR code).
@@ -250,7 +262,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ticketing.api_errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
-        "register": os.environ.get("THROTTLE_REGISTER", "20/hour"),
+        # Sign-ups per client address (API and page): an office or campus behind one
+        # address signs up together; a mobile carrier's NAT shares one among thousands.
+        "register": os.environ.get("THROTTLE_REGISTER", "300/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # How many proxies of ours append to X-Forwarded-For in front of the app (nginx in

@@ -173,3 +173,23 @@ def test_logout_is_post_only(client, user):
     assert response.status_code == 302
     assert response["Location"] == "/"
     assert logged_in_user_id(client) is None
+
+
+def test_an_office_of_200_signs_up_within_the_hour_then_the_address_is_limited(client, monkeypatch):
+    """The default per-address rate (THROTTLE_REGISTER) lets a whole office behind one
+    address sign up through the page; past it the page answers 429 with Retry-After."""
+    from django.core.cache import cache
+    from rest_framework.throttling import ScopedRateThrottle
+
+    cache.delete_pattern("throttle_register_*")
+    for n in range(200):
+        assert client.post(SIGNUP, signup_data(email=f"office{n}@example.com")).status_code == 302, n
+        client.logout()
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"register": "200/hour"})
+    refused = client.post(SIGNUP, signup_data(email="office200@example.com"))
+
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert "Too many accounts" in refused.content.decode()
+    assert not User.objects.filter(email="office200@example.com").exists()

@@ -34,6 +34,7 @@ from rest_framework_simplejwt.authentication import JWTStatelessUserAuthenticati
 
 from accounts.tokens import verified_access_tokens
 from events.selectors import EventSettings
+from events.services.join_clients import join_client
 from events.services.waiting_room import (
     QueueAnswer,
     queue_answer_payload,
@@ -109,6 +110,22 @@ def _private(response: HttpResponse) -> HttpResponse:
     return response
 
 
+class JoinInputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "QueueJoin"
+
+    altcha = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=4096,
+        help_text=(
+            "While the event asks for proof-of-work: the solved challenge of GET "
+            "/api/events/ID/queue/challenge/, as the ALTCHA widget gives it (base64 JSON "
+            "{challenge, solution}). Not needed by someone already in line, nor when it is off."
+        ),
+    )
+
+
 class QueueApi(APIView):
     authentication_classes = [JWTStatelessUserAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
@@ -116,16 +133,38 @@ class QueueApi(APIView):
 
     @extend_schema(
         operation_id="events_queue_join",
-        request=None,
+        request=JoinInputSerializer,
         responses={
             201: OpenApiResponse(QueueStatusSerializer, description="Joined now."),
             200: OpenApiResponse(QueueStatusSerializer, description="Already in line: same place."),
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="`pow_required`, `pow_invalid`, `pow_expired`, `pow_replayed` (proof-of-work on).",
+            ),
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="`pow_mismatch`; `removed_from_queue` (taken off the line by staff).",
+            ),
             404: OpenApiResponse(ErrorSerializer, description="`not_found`: unknown event."),
             409: OpenApiResponse(ErrorSerializer, description="`sales_closed` or `sold_out`."),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="`too_many_attempts` (per account, device or address; `limit` says which), Retry-After.",
+            ),
         },
     )
     def post(self, request: Request, event_id: int) -> Response:
-        answer, event, newly_joined = queue_join(event_id=event_id, user_id=request.user.id)
+        # A join has no body unless it carries a proof-of-work answer (JSON); a body-less
+        # POST of any content type joins as it always did.
+        body = request.data if request.content_type.startswith("application/json") else {}
+        serializer = JoinInputSerializer(data=body if isinstance(body, dict) else {"altcha": body})
+        serializer.is_valid(raise_exception=True)
+        answer, event, newly_joined = queue_join(
+            event_id=event_id,
+            user_id=request.user.id,
+            solution=serializer.validated_data.get("altcha") or None,
+            client=join_client(request),
+        )
         return Response(
             queue_answer_payload(answer, event=event),
             status=status.HTTP_201_CREATED if newly_joined else status.HTTP_200_OK,
@@ -184,7 +223,11 @@ def queue_endpoint(request: HttpRequest, event_id: int) -> HttpResponse:
         if user_id is None:
             return _full_view(request, event_id=event_id)
         if method == "POST":
-            answer, event, newly_joined = queue_join(event_id=event_id, user_id=user_id)
+            if request.body:  # a proof-of-work answer (or anything else to validate)
+                return _full_view(request, event_id=event_id)
+            answer, event, newly_joined = queue_join(
+                event_id=event_id, user_id=user_id, client=join_client(request)
+            )
             return _answer(answer, event, code=201 if newly_joined else 200)
         answer, event = queue_status_get(event_id=event_id, user_id=user_id, ticket=ticket)
         return _answer(answer, event, code=200)

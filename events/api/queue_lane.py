@@ -16,10 +16,12 @@ It answers only the common path: a ``GET /api/events/<id>/queue/`` with a valid 
 ticket from behind the serving cursor (the ticket, which we signed for this buyer, is what
 the estimate rests on: the waiting-room page sends it alone, and a bearer token sent with
 it must name the same buyer), or with a valid bearer token otherwise (exactly: one Lua
-step), or a ``POST`` to the same path with a valid bearer token (cookie-authenticated joins
-go to Django, which checks CSRF), on an allowed host, over HTTPS when the site insists on
+step), or a ``POST`` without a body to the same path with a valid bearer token (cookie-
+authenticated joins go to Django, which checks CSRF; so does a join carrying a
+proof-of-work answer, which Django's parser validates), on an allowed host, over HTTPS when the site insists on
 it. A join the service refuses (sold out: after a sell-out nearly every join; sales
-closed; unknown event) is answered here too, in the buyer's language as Django's
+closed; unknown event; over a join limit, with Retry-After; proof-of-work required) is
+answered here too, in the buyer's language as Django's
 LocaleMiddleware would pick it. Anything else (no ticket, a bad or foreign ticket, a bad
 token, a ticket at or below the cursor, a poll's refusal, Redis or the database
 unavailable) goes to Django, which gives the usual answer (errors translated,
@@ -45,9 +47,11 @@ from django.utils import translation
 from redis.exceptions import RedisError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
+from accounts.login_guard import client_ip
 from accounts.tokens import verified_access_tokens
 from events.selectors import EventSettings
 from events.services.waiting_room import (
+    JoinClient,
     QueueAnswer,
     queue_answer_payload,
     queue_join,
@@ -114,7 +118,16 @@ def _refusal(environ: dict[str, Any], error: DomainError) -> LaneAnswer:
     with translation.override(language):
         body = json.dumps(error_body(error.code, error.detail, **error.extra), **COMPACT_JSON).encode()
     status = f"{error.status} {HTTPStatus(error.status).phrase}"
-    return status, body, [("Vary", "Accept-Language"), ("Content-Language", language)]
+    return status, body, [("Vary", "Accept-Language"), ("Content-Language", language), *error.headers.items()]
+
+
+class _Meta:
+    """The environ seen as a request's META (what ``client_ip`` reads)."""
+
+    __slots__ = ("META",)
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.META = environ
 
 
 def lane_answer(environ: dict[str, Any]) -> LaneAnswer | None:
@@ -146,8 +159,12 @@ def lane_answer(environ: dict[str, Any]) -> LaneAnswer | None:
         if user_id is None:
             return None
         if method == "POST":
+            if environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
+                return None  # a body (a proof-of-work answer) is read and validated by Django
             try:
-                answer, event, newly_joined = queue_join(event_id=event_id, user_id=user_id)
+                answer, event, newly_joined = queue_join(
+                    event_id=event_id, user_id=user_id, client=JoinClient(address=client_ip(_Meta(environ)))
+                )
             except DomainError as refused:
                 # After a sell-out nearly every join is this refusal: as cheap as a poll.
                 return _refusal(environ, refused)

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events.models import Event
+from events.models import POW_DIFFICULTY_MAX, Event
 from events.services.rush_control import (
     CAPACITY_MAX,
     CAPACITY_MIN,
@@ -39,10 +39,18 @@ class RushControlApi(APIView):
         pass_seconds = serializers.IntegerField(
             required=False, min_value=PASS_SECONDS_MIN, max_value=PASS_SECONDS_MAX
         )
+        pow_difficulty = serializers.IntegerField(
+            required=False,
+            min_value=0,
+            max_value=POW_DIFFICULTY_MAX,
+            help_text="Proof-of-work asked of a browser joining (hashes; 0 = off).",
+        )
 
         def validate(self, attrs: dict) -> dict:
             if not attrs:
-                raise serializers.ValidationError(_("Give at least one of paused, capacity, pass_seconds."))
+                raise serializers.ValidationError(
+                    _("Give at least one of paused, capacity, pass_seconds, pow_difficulty.")
+                )
             return attrs
 
     class OutputSerializer(serializers.Serializer):
@@ -69,6 +77,7 @@ class RushControlApi(APIView):
         shuffle_seed = serializers.IntegerField(
             allow_null=True, help_text="The opening draw's seed; published once the sale is over."
         )
+        pow_difficulty = serializers.IntegerField(help_text="Proof-of-work on join (hashes; 0 = off).")
         history = serializers.ListField(
             child=inline_serializer(
                 "RushHistoryPoint",

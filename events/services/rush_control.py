@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from events.models import Event, RushControlChange
+from events.models import POW_DIFFICULTY_MAX, Event, RushControlChange
 from events.services.seat_map import seat_map_rebuild
 from queueing.line import controls_get, controls_set, rush_figures
 from ticketing.errors import DomainError
@@ -60,6 +60,7 @@ def rush_state_get(*, event: Event) -> dict[str, Any]:
         "sold_out": bool(figures["sold_out"]),
         "shuffle_seed": figures["shuffle_seed"] if _sale_over(event=event, figures=figures) else None,
         "history": figures["history"],
+        "pow_difficulty": event.pow_difficulty,
     }
 
 
@@ -81,6 +82,7 @@ def rush_control_update(
     paused: bool | None = None,
     capacity: int | None = None,
     pass_seconds: int | None = None,
+    pow_difficulty: int | None = None,
 ) -> dict[str, Any]:
     """Applies the given controls (None = unchanged), records who changed what
     (``RushControlChange.changes`` = {field: [old, new]}, only fields whose value really
@@ -91,15 +93,22 @@ def rush_control_update(
     admission never saw."""
     _check_range("capacity", capacity, CAPACITY_MIN, CAPACITY_MAX)
     _check_range("pass_seconds", pass_seconds, PASS_SECONDS_MIN, PASS_SECONDS_MAX)
+    _check_range("pow_difficulty", pow_difficulty, 0, POW_DIFFICULTY_MAX)
     current = controls_get(event_id=event.pk)
     old: dict[str, Any] = {
         "paused": bool(current["paused"]),
         "capacity": current["capacity"] or event.queue_capacity,
         "pass_seconds": current["pass_seconds"] or event.queue_pass_seconds,
+        "pow_difficulty": event.pow_difficulty,
     }
     requested: dict[str, Any] = {
         name: value
-        for name, value in (("paused", paused), ("capacity", capacity), ("pass_seconds", pass_seconds))
+        for name, value in (
+            ("paused", paused),
+            ("capacity", capacity),
+            ("pass_seconds", pass_seconds),
+            ("pow_difficulty", pow_difficulty),
+        )
         if value is not None
     }
     changes = {name: [old[name], value] for name, value in requested.items() if value != old[name]}
@@ -112,10 +121,15 @@ def rush_control_update(
         if pass_seconds is not None and event.queue_pass_seconds != pass_seconds:
             event.queue_pass_seconds = pass_seconds
             row_fields.append("queue_pass_seconds")
+        if pow_difficulty is not None and event.pow_difficulty != pow_difficulty:
+            # On the event row only (read through the cached event settings: live on every
+            # web process within EVENT_SETTINGS_LOCAL_TTL).
+            event.pow_difficulty = pow_difficulty
+            row_fields.append("pow_difficulty")
         if row_fields:
             event.save(update_fields=[*row_fields, "updated_at"])
         if changes:
             RushControlChange.objects.create(event=event, changed_by=user, changes=changes)
-        if requested:
+        if requested.keys() - {"pow_difficulty"}:
             controls_set(event_id=event.pk, paused=paused, capacity=capacity, pass_seconds=pass_seconds)
     return rush_state_get(event=event)

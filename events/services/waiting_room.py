@@ -26,9 +26,13 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from events.queue_tickets import QueueTicket, queue_ticket_sign, queue_ticket_verify
 from events.selectors import EventSettings, event_settings_get
+from events.services import proof_of_work
+from queueing.join_limits import JoinRefusal, fast_join_note, join_attempt
+from queueing.keys import EventKeys
 from queueing.line import LineEntry, line_join, line_leave, line_status
 from queueing.pulse import Pulse, heartbeat_note, pulse_get
 from queueing.rates import eta_seconds
@@ -101,20 +105,92 @@ def _exact_answer(entry: LineEntry, *, event_id: int, user_id: int) -> QueueAnsw
     )
 
 
-def queue_join(*, event_id: int, user_id: int) -> tuple[QueueAnswer, EventSettings, bool]:
+@dataclass(frozen=True)
+class JoinClient:
+    """Where a join comes from, for the limits per device and address (either may be
+    unknown: an API client has no device cookie)."""
+
+    address: str | None = None
+    device: str | None = None
+
+
+def _join_refused(refusal: JoinRefusal) -> DomainError:
+    seconds = max(1, -(-refusal.retry_after_ms // 1000))
+    return DomainError(
+        "too_many_attempts",
+        _("Too many attempts to join from this %(source)s. Please wait %(seconds)d seconds.")
+        % {"source": _LIMIT_SOURCES.get(refusal.by, refusal.by), "seconds": seconds},
+        status=429,
+        retry_after=seconds,
+        limit=refusal.by,
+    )
+
+
+def join_limit_check(*, event_id: int, user_id: int, client: JoinClient) -> None:
+    """Counts a join attempt (or a challenge fetch); 429 ``too_many_attempts`` over a limit."""
+    refusal = join_attempt(event_id=event_id, user_id=user_id, device=client.device, address=client.address)
+    if refusal is not None:
+        raise _join_refused(refusal)
+
+
+_LIMIT_SOURCES = {"account": _lazy("account"), "device": _lazy("device"), "address": _lazy("network address")}
+
+
+def queue_join(
+    *, event_id: int, user_id: int, solution: str | None = None, client: JoinClient | None = None
+) -> tuple[QueueAnswer, EventSettings, bool]:
     """Puts the user in line (idempotent: a second join keeps the first place).
 
     Joining before sales open is allowed: the order among early arrivals is drawn at
-    the opening. Returns the answer, the event settings and whether this call joined."""
+    the opening. Returns the answer, the event settings and whether this call joined.
+
+    Refusals besides sold out and closed: 429 ``too_many_attempts`` (the limits per
+    account, device and address), 403 ``removed_from_queue`` (staff took the buyer off
+    this line), and, while the event asks for proof-of-work, the ``pow_*`` codes
+    (events.services.proof_of_work): a newcomer needs a solution, spent by this join."""
     event = event_for_queue(event_id)
     if event.sales_closed(int(time.time() * 1000)):
         raise DomainError("sales_closed", _("Sales for this event are closed."), status=409)
+    join_limit_check(event_id=event_id, user_id=user_id, client=client or JoinClient())
+    verified = None
+    if event.pow_difficulty and solution:
+        verified = proof_of_work.solution_verify(payload=solution, event_id=event_id, user_id=user_id)
     entry, newly_joined = line_join(
-        event_id=event_id, user_id=user_id, sales_open_at_ms=event.sales_open_at_ms
+        event_id=event_id,
+        user_id=user_id,
+        sales_open_at_ms=event.sales_open_at_ms,
+        pow_required=bool(event.pow_difficulty),
+        pow_marker=EventKeys(event_id).pow_used(verified.marker) if verified else None,
+        pow_ttl_ms=verified.ttl_ms if verified else 0,
     )
-    if entry.state == "sold_out":
-        raise DomainError("sold_out", _("All seats of this event are sold."), status=409)
+    if entry.state in _JOIN_REFUSALS:
+        raise _JOIN_REFUSALS[entry.state]()
+    if (
+        verified
+        and newly_joined
+        and proof_of_work.too_fast(solve_ms=verified.solve_ms, difficulty=event.pow_difficulty)
+    ):
+        fast_join_note(event_id=event_id, user_id=user_id, solve_ms=verified.solve_ms)
     return _exact_answer(entry, event_id=event_id, user_id=user_id), event, newly_joined
+
+
+_JOIN_REFUSALS: dict[str, Any] = {
+    "sold_out": lambda: DomainError("sold_out", _("All seats of this event are sold."), status=409),
+    "blocked": lambda: DomainError(
+        "removed_from_queue", _("The organiser has removed you from this waiting room."), status=403
+    ),
+    "pow_required": lambda: DomainError(
+        "pow_required",
+        _(
+            "This sale asks your browser to solve a short puzzle before joining. Please turn on JavaScript "
+            "and try again (programs: see GET /api/events/ID/queue/challenge/)."
+        ),
+        status=400,
+    ),
+    "pow_replayed": lambda: DomainError(
+        "pow_replayed", _("This proof-of-work answer has already been used. Please try again."), status=400
+    ),
+}
 
 
 def _not_in_queue() -> DomainError:

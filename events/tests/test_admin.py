@@ -158,6 +158,7 @@ def _event_form_data(event: Event, **changes: object) -> dict[str, object]:
         "max_tickets_per_user": event.max_tickets_per_user,
         "queue_capacity": event.queue_capacity,
         "queue_pass_seconds": event.queue_pass_seconds,
+        "pow_difficulty": event.pow_difficulty,
         "is_published": "on",
     }
     for name in ("starts_at", "sales_open_at", "sales_close_at"):

@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from booking.checkin_figures import door_figures_get
-from events.models import Event, RushControlChange
+from events.models import POW_DIFFICULTY_MAX, Event, RushControlChange
+from events.services.moderation import suspicious_get
 from events.services.rush_control import (
     CAPACITY_MAX,
     CAPACITY_MIN,
@@ -37,7 +38,12 @@ def rush_dashboard(request: HttpRequest, event_id: int) -> HttpResponse:
     event = get_object_or_404(Event, pk=event_id)
     state = rush_state_get(event=event)
     audit_url = reverse("admin:events_rushcontrolchange_changelist")
-    labels = {"paused": _("Paused"), "capacity": _("Capacity"), "pass_seconds": _("Pass length (s)")}
+    labels = {
+        "paused": _("Paused"),
+        "capacity": _("Capacity"),
+        "pass_seconds": _("Pass length (s)"),
+        "pow_difficulty": _("Proof-of-work"),
+    }
     changes = [
         {
             "changed_at": change.changed_at,
@@ -57,6 +63,7 @@ def rush_dashboard(request: HttpRequest, event_id: int) -> HttpResponse:
             "event": event,
             "rush": state,
             "door": door_figures_get(event=event),
+            "suspicious": suspicious_get(event=event),
             "door_poll_ms": DOOR_POLL_MS,
             "scanner_url": reverse("booking:scanner", args=[event.pk]),
             "changes": changes,
@@ -65,6 +72,7 @@ def rush_dashboard(request: HttpRequest, event_id: int) -> HttpResponse:
             "capacity_max": CAPACITY_MAX,
             "pass_seconds_min": PASS_SECONDS_MIN,
             "pass_seconds_max": PASS_SECONDS_MAX,
+            "pow_max": POW_DIFFICULTY_MAX,
             "admin_change_url": reverse("admin:events_event_change", args=[event.pk]),
             "audit_url": f"{audit_url}?event__id__exact={event.pk}",
         },

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods
 
 from events import selectors
 from events.models import Event
+from events.services.join_clients import device_cookie_ensure, join_client
 from events.services.waiting_room import queue_answer_payload, queue_join, queue_leave, queue_status_get
 from ticketing.errors import DomainError
 
@@ -63,6 +64,15 @@ def _join_error_message(error: DomainError) -> str:
         return _("Sales for this event are closed.")
     if error.code == "sold_out":
         return _("Sold out: every seat of this event has been sold.")
+    if error.code == "pow_required":
+        return _(
+            "This sale asks your browser to do a short check before joining. "
+            "Please turn on JavaScript and try again."
+        )
+    if error.code in ("pow_invalid", "pow_expired", "pow_replayed", "pow_mismatch"):
+        return _("The check before joining did not go through. Please try again.")
+    if error.code in ("too_many_attempts", "removed_from_queue"):
+        return str(error.detail)
     return _("You could not join the waiting room. Please try again.")
 
 
@@ -88,7 +98,7 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
     if position and (not start_position or start_position < position):
         start_position = position
     progress = progress_percent(start_position=start_position, position=position)
-    return render(
+    response = render(
         request,
         "events/waiting_room.html",
         {
@@ -105,8 +115,13 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
             "progress_text": _("{percent}% of the way to the front").format(percent=progress),
             "pick_url": seat_picker_url(event.pk),
             "silent_minutes": max(1, math.ceil(settings.QUEUE_SILENT_SECONDS / 60)),
+            # Also for someone in line: the join form can come back (left in another tab).
+            "pow_required": bool(event.pow_difficulty),
+            "challenge_url": reverse("api-event-queue-challenge", args=[event.pk]),
         },
     )
+    device_cookie_ensure(request, response)
+    return response
 
 
 def _waiting_room_post(request: HttpRequest, event: Event) -> HttpResponse:
@@ -119,7 +134,12 @@ def _waiting_room_post(request: HttpRequest, event: Event) -> HttpResponse:
         messages.info(request, _("You left the waiting room."))
         return redirect(here)
     try:
-        answer, _settings, newly_joined = queue_join(event_id=event.pk, user_id=request.user.pk)
+        answer, _settings, newly_joined = queue_join(
+            event_id=event.pk,
+            user_id=request.user.pk,
+            solution=request.POST.get("altcha") or None,
+            client=join_client(request),
+        )
     except DomainError as error:
         if error.status == 404:
             raise Http404 from error

@@ -5,18 +5,26 @@ KEYS[2] waiting  zset    member user id, score arrival number
 KEYS[3] active   zset    member user id, score pass expiry (ms)
 KEYS[4] ctl      hash    sold_out, shuffled, preopen_last_seq
 KEYS[5] seen     zset    member user id, score when the user last showed up (ms)
+KEYS[6] blocked  set     users staff took off this line: never added again
+KEYS[7] pow      string  the proof-of-work solution's single-use marker (any key of the
+                         event when ARGV[4] is 0)
 ARGV[1] user id
 ARGV[2] sales_open_at_ms    an arrival before this (Redis clock) is a pre-opening arrival
+ARGV[3] pow: "off", "required" (none given) or "given" (KEYS[7] names it)
+ARGV[4] ms the solution stays valid (the marker's TTL) when given
 
 Reply: {state, position (0 = none), pass_expires_at_ms (0 = none), newly_joined (0/1),
         arrival number (0 = none), preopen (0/1), now_ms}
-  state: "active" (live pass), "waiting", "sold_out" (not added, or waiting while sold out)
+  state: "active" (live pass), "waiting", "sold_out" (not added, or waiting while sold out),
+         "blocked" (taken off this line by staff), "pow_required" (a newcomer without a
+         solution), "pow_replayed" (the solution was already spent)
   preopen: the arrival number will be re-dealt by the opening shuffle (not drawn yet)
 
 Why atomic: the check "already active / already waiting / sold out" and the
 INCR + ZADD NX must be one step, or two tabs of one user could both take a number, and
 a burst of joins could interleave INCR and ZADD so positions would not match arrival
-order.
+order. The solution is spent in the same step as the place is taken: someone already in
+line spends nothing (a reload keeps the place), a replayed solution never takes one.
 ]]
 
 local t = redis.call('TIME')
@@ -27,6 +35,10 @@ local function preopen(seq)
   if redis.call('HGET', KEYS[4], 'shuffled') == '1' then return 0 end
   local last = tonumber(redis.call('HGET', KEYS[4], 'preopen_last_seq') or '0')
   return (seq <= last) and 1 or 0
+end
+
+if redis.call('SISMEMBER', KEYS[6], user) == 1 then
+  return {'blocked', 0, 0, 0, 0, 0, now_ms}
 end
 
 local sold_out = redis.call('HGET', KEYS[4], 'sold_out') == '1'
@@ -47,6 +59,13 @@ end
 
 if sold_out then
   return {'sold_out', 0, 0, 0, 0, 0, now_ms}
+end
+
+if ARGV[3] == 'required' then
+  return {'pow_required', 0, 0, 0, 0, 0, now_ms}
+end
+if ARGV[3] == 'given' and not redis.call('SET', KEYS[7], user, 'NX', 'PX', math.max(1, tonumber(ARGV[4]))) then
+  return {'pow_replayed', 0, 0, 0, 0, 0, now_ms}
 end
 
 local seq = redis.call('INCR', KEYS[1])

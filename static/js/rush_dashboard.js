@@ -1,5 +1,5 @@
 // Rush dashboard: polls the staff rush API, draws the last 5 minutes as inline SVG
-// (no library), and sends pause/resume, capacity and pass-length changes (PATCH with
+// (no library), and sends pause/resume, capacity, pass-length and proof-of-work changes (PATCH with
 // the session cookie and the CSRF token). Texts come from data- attributes (CSP: no
 // inline script, and the template translates them).
 (() => {
@@ -21,6 +21,7 @@
   const pauseButton = form.querySelector('[data-action="toggle-pause"]');
   const capacityInput = form.elements.namedItem("capacity");
   const passInput = form.elements.namedItem("pass_seconds");
+  const powInput = form.elements.namedItem("pow_difficulty");
   const field = (name) => root.querySelector(`[data-field="${name}"]`);
   const fill = (template, values) =>
     template.replace(/\{(\w+)\}/g, (match, key) => (key in values ? String(values[key]) : match));
@@ -127,6 +128,7 @@
     // Never overwrite what staff are typing.
     if (document.activeElement !== capacityInput && !capacityInput.dataset.dirty) capacityInput.value = state.capacity;
     if (document.activeElement !== passInput && !passInput.dataset.dirty) passInput.value = state.pass_seconds;
+    if (document.activeElement !== powInput && !powInput.dataset.dirty) powInput.value = state.pow_difficulty;
 
     const history = state.history || [];
     const waitingMax = drawWaiting(root.querySelector('[data-chart="waiting"]'), series(history, "waiting", true));
@@ -180,6 +182,7 @@
       }
       delete capacityInput.dataset.dirty;
       delete passInput.dataset.dirty;
+      delete powInput.dataset.dirty;
       render(body);
       feedback(cfg.msgSaved, "ok");
     } catch (error) {
@@ -187,7 +190,7 @@
     }
   }
 
-  [capacityInput, passInput].forEach((input) =>
+  [capacityInput, passInput, powInput].forEach((input) =>
     input.addEventListener("input", () => {
       input.dataset.dirty = "1";
     }),
@@ -204,6 +207,8 @@
     const passSeconds = Number(passInput.value);
     if (!current || capacity !== current.capacity) changes.capacity = capacity;
     if (!current || passSeconds !== current.pass_seconds) changes.pass_seconds = passSeconds;
+    const pow = Number(powInput.value);
+    if (!current || pow !== current.pow_difficulty) changes.pow_difficulty = pow;
     if (Object.keys(changes).length) patch(changes);
   });
 

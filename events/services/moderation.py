@@ -1,0 +1,128 @@
+"""Staff against macros: who looks suspicious in a waiting room, and taking a buyer off
+the line or blocking an account (both audited in ``QueueModeration``).
+
+A removed buyer is in the event's blocked set, which the join script checks: they never
+get back in line, so never get a pass. Blocking an account also deactivates it, ends its
+sessions' refresh tokens, and removes it from every line of an event still on sale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from events.models import Event, QueueModeration
+from events.services.proof_of_work import FAST_MS_PER_1000
+from queueing.connection import get_redis
+from queueing.holds import holds_release
+from queueing.join_limits import fast_joins, shared_sources
+from queueing.keys import EventKeys
+from queueing.line import line_blocked, line_remove
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+# An address or device is listed once this many accounts tried to join from it.
+SHARED_SOURCE_MIN_ACCOUNTS = 5
+# Accounts made this long before the opening (or after it) count as new.
+NEW_ACCOUNT_MINUTES = 60
+LISTED = 50
+
+
+def queue_entry_remove(*, event: Event, user_id: int, by: User, reason: str = "") -> bool:
+    """Takes the buyer off the event's line for good (holds released); True if they were
+    in line or admitted."""
+    with transaction.atomic():
+        QueueModeration.objects.create(
+            event=event, user_id=user_id, action=QueueModeration.Action.REMOVED, reason=reason, by=by
+        )
+        was_in = line_remove(event_id=event.pk, user_ids=[user_id]) > 0
+    holds_release(event_id=event.pk, user_id=user_id)
+    return was_in
+
+
+def account_block(*, user: User, by: User, reason: str = "") -> int:
+    """Deactivates the account, blacklists its refresh tokens and takes it off the line of
+    every event whose sale has not closed; returns how many lines it was in."""
+    events = list(Event.objects.filter(sales_close_at__gt=timezone.now()).values_list("pk", flat=True))
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        for token in OutstandingToken.objects.filter(user=user):
+            BlacklistedToken.objects.get_or_create(token=token)
+        QueueModeration.objects.create(user=user, action=QueueModeration.Action.BLOCKED, reason=reason, by=by)
+        removed = sum(line_remove(event_id=event_id, user_ids=[user.pk]) for event_id in events)
+    for event_id in events:
+        holds_release(event_id=event_id, user_id=user.pk)
+    return removed
+
+
+@dataclass(frozen=True)
+class Suspect:
+    id: int
+    email: str
+    name: str
+    date_joined: Any
+    is_active: bool
+    in_line: bool
+    removed: bool
+
+
+def _suspects(event: Event, user_ids: list[int]) -> list[Suspect]:
+    if not user_ids:
+        return []
+    keys = EventKeys(event.pk)
+    pipe = get_redis().pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.zscore(keys.waiting, user_id)
+        pipe.zscore(keys.active, user_id)
+    scores = pipe.execute()
+    in_line = {
+        user_id for index, user_id in enumerate(user_ids) if scores[2 * index] or scores[2 * index + 1]
+    }
+    removed = line_blocked(event_id=event.pk)
+    users = get_user_model().objects.filter(pk__in=user_ids).order_by("date_joined")
+    return [
+        Suspect(u.pk, u.email, u.name, u.date_joined, u.is_active, u.pk in in_line, u.pk in removed)
+        for u in users
+    ]
+
+
+def suspicious_get(*, event: Event) -> dict[str, Any]:
+    """What the staff's "suspicious" panel shows: addresses and devices many accounts
+    tried to join from, joins whose proof-of-work came back faster than honest devices
+    manage, and accounts made shortly before the opening that are in line."""
+    shared = {
+        kind: [
+            {"source": found.source, "accounts": _suspects(event, found.accounts[:LISTED])}
+            for found in shared_sources(event_id=event.pk, kind=kind, min_accounts=SHARED_SOURCE_MIN_ACCOUNTS)
+        ]
+        for kind in ("address", "device")
+    }
+    fast = fast_joins(event_id=event.pk, limit=LISTED)
+    solve_ms = dict(fast)
+    new_ids = list(
+        get_user_model()
+        .objects.filter(date_joined__gte=event.sales_open_at - timedelta(minutes=NEW_ACCOUNT_MINUTES))
+        .order_by("-date_joined")
+        .values_list("pk", flat=True)[: LISTED * 4]
+    )
+    new_in_line = [suspect for suspect in _suspects(event, new_ids) if suspect.in_line][:LISTED]
+    return {
+        "shared_addresses": shared["address"],
+        "shared_devices": shared["device"],
+        "fast_joins": [
+            {"suspect": suspect, "solve_ms": solve_ms[suspect.id]}
+            for suspect in _suspects(event, [user_id for user_id, _ in fast])
+        ],
+        "fast_ms_per_1000": FAST_MS_PER_1000,
+        "new_accounts": new_in_line,
+        "new_account_minutes": NEW_ACCOUNT_MINUTES,
+        "min_accounts": SHARED_SOURCE_MIN_ACCOUNTS,
+    }

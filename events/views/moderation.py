@@ -1,0 +1,47 @@
+"""Staff actions of the rush dashboard's "suspicious" panel: take a buyer off the line,
+block an account. Plain CSRF-protected form posts (they work without JavaScript), each
+audited (events.services.moderation), then back to the dashboard with a message."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from events.models import Event
+from events.services.moderation import account_block, queue_entry_remove
+
+REASON_MAX = 200
+
+
+def _back(event_id: int) -> HttpResponse:
+    return redirect("events:rush_dashboard", event_id=event_id)
+
+
+@staff_member_required
+@require_POST
+def queue_remove(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = get_object_or_404(Event, pk=event_id)
+    user = get_object_or_404(get_user_model(), pk=request.POST.get("user_id") or 0)
+    queue_entry_remove(
+        event=event, user_id=user.pk, by=request.user, reason=request.POST.get("reason", "")[:REASON_MAX]
+    )
+    messages.success(request, _("%(email)s was taken off the waiting line.") % {"email": user.email})
+    return _back(event.pk)
+
+
+@staff_member_required
+@require_POST
+def user_block(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = get_object_or_404(Event, pk=event_id)
+    user = get_object_or_404(get_user_model(), pk=request.POST.get("user_id") or 0)
+    if user.is_staff:
+        messages.error(request, _("Staff accounts can't be blocked here."))
+        return _back(event.pk)
+    account_block(user=user, by=request.user, reason=request.POST.get("reason", "")[:REASON_MAX])
+    messages.success(request, _("%(email)s is blocked and off every waiting line.") % {"email": user.email})
+    return _back(event.pk)
