@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from booking import guards
+from booking.human_check import human_check_passed, human_check_required_error
 from booking.models import Booking, BookingStatus, Ticket
 from booking.selectors import booking_find_by_idempotency_key, hold_cap
 from booking.signals import booking_cancelled, booking_confirmed
@@ -32,7 +33,7 @@ from events.models import Seat, SeatStatus
 from events.selectors import EventSettings, event_settings_get
 from events.services.seat_map import seat_map_rebuild
 from queueing import holds as hold_store
-from queueing.line import pass_release
+from queueing.line import pass_expires_at_ms, pass_release
 from queueing.seatmap import AVAILABLE, seatmap_mark
 from ticketing.errors import DomainError, ServiceUnavailable
 
@@ -106,11 +107,17 @@ def _hold_domain_error(exc: hold_store.HoldError, *, cap: int) -> DomainError:
 def seats_hold(*, event_id: int, user_id: int, seat_ids: list[int]) -> hold_store.Hold:
     """Holds all of ``seat_ids`` for the user or none (one Lua script; see queueing.holds).
 
-    Needs a live pass, respects the per-user cap (booked seats count against it), and
-    rebuilds a missing seat map from the database once before giving up with 503."""
+    Needs a live pass (and, where the event asks for it, the human check passed during
+    it: 403 ``human_check_required``), respects the per-user cap (booked seats count
+    against it), and rebuilds a missing seat map from the database once before giving up
+    with 503."""
     event = _event_settings(event_id)
     if event.sales_closed(_now_ms()):
         raise DomainError("sales_closed", _("Sales for this event have closed."), status=409)
+    if event.human_check and not human_check_passed(event_id=event_id, user_id=user_id):
+        if pass_expires_at_ms(event_id=event_id, user_id=user_id) is None:
+            raise guards.not_admitted_error()
+        raise human_check_required_error()
     cap = hold_cap(event_id=event_id, user_id=user_id, max_tickets_per_user=event.max_tickets_per_user)
     for attempt in (1, 2):
         try:

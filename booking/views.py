@@ -23,12 +23,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from booking import selectors, services
+from booking.human_check import human_check_pass, human_check_passed
 from booking.models import Booking, BookingStatus
 from booking.qr import qr_svg
 from booking.ticket_signing import qr_payload
 from events.models import Event
 from events.selectors import event_detail_get
 from events.views.catalogue import seat_sections
+from queueing.line import pass_expires_at_ms
 from ticketing.errors import DomainError
 
 
@@ -75,7 +77,11 @@ def _refusal_message(exc: DomainError, *, event_id: int) -> str:
 def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
     event = _event_or_404(event_id)
     if request.method == "POST":
+        if request.POST.get("action") == "human_check":
+            return _human_check_post(request, event_id)
         return _seat_picker_post(request, event_id)
+    if event.human_check and not human_check_passed(event_id=event_id, user_id=request.user.pk):
+        return _human_check_page(request, event)
     state = selectors.seat_picker_state(
         event_id=event_id, user_id=request.user.pk, max_tickets_per_user=event.max_tickets_per_user
     )
@@ -116,6 +122,33 @@ def _seat_picker_post(request: HttpRequest, event_id: int) -> HttpResponse:
         if exc.code == "not_admitted":
             return _to_waiting_room(request, event_id)
         messages.error(request, _refusal_message(exc, event_id=event_id))
+    return redirect("booking:seat_picker", event_id=event_id)
+
+
+def _human_check_page(request: HttpRequest, event: Event) -> HttpResponse:
+    """The check before seat selection (booking.human_check), for a buyer with a pass."""
+    expires_ms = pass_expires_at_ms(event_id=event.pk, user_id=request.user.pk)
+    if expires_ms is None:
+        return _to_waiting_room(request, event.pk)
+    return render(
+        request,
+        "booking/human_check.html",
+        {
+            "event": event,
+            "challenge_url": reverse("api-human-check-challenge", args=[event.pk]),
+            "pass_expires_at_ms": expires_ms,
+            "server_now_ms": int(time.time() * 1000),
+        },
+    )
+
+
+def _human_check_post(request: HttpRequest, event_id: int) -> HttpResponse:
+    try:
+        human_check_pass(event_id=event_id, user_id=request.user.pk, payload=request.POST.get("altcha", ""))
+    except DomainError as exc:
+        if exc.code == "not_admitted":
+            return _to_waiting_room(request, event_id)
+        messages.error(request, _("The check did not go through. Please tick the box again."))
     return redirect("booking:seat_picker", event_id=event_id)
 
 

@@ -54,6 +54,13 @@ class Event(models.Model):
         ),
         validators=[MaxValueValidator(POW_DIFFICULTY_MAX)],
     )
+    human_check = models.BooleanField(
+        _("human check before seat selection"),
+        default=False,
+        help_text=_(
+            'Admitted buyers tick an "I am not a robot" check (ALTCHA) once per pass before choosing seats.'
+        ),
+    )
     # Door staff of this event only (the scanner, nothing of the admin); the permission
     # booking.check_in_tickets (group "Door staff") grants it for every event.
     door_staff = models.ManyToManyField(

@@ -36,6 +36,7 @@ class EventSettings:
     queue_pass_seconds: int
     sales_open_at_iso: str  # formatted once: every waiting-room answer carries it
     pow_difficulty: int = 0  # proof-of-work on join; 0 = off
+    human_check: bool = False  # a check once per pass before seats may be held
 
     def sales_closed(self, now_ms: int) -> bool:
         return now_ms >= self.sales_close_at_ms
@@ -63,6 +64,7 @@ def event_settings_get(event_id: int) -> EventSettings | None:
                 queue_pass_seconds=event.queue_pass_seconds,
                 sales_open_at_iso=iso_from_ms(ms_from_datetime(event.sales_open_at)),
                 pow_difficulty=event.pow_difficulty,
+                human_check=event.human_check,
             )
             if event
             else None

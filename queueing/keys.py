@@ -121,3 +121,8 @@ class EventKeys:
         """zset: user id -> ms the proof-of-work took, for joins faster than any honest
         device could solve it."""
         return self._key("fast_joins")
+
+    def human(self, user_id: int) -> str:
+        """string, expiring with the user's pass: the human check before seat selection
+        was passed during this pass."""
+        return self._key(f"human:{int(user_id)}")

@@ -3,9 +3,16 @@ from django.urls import path
 from booking.api.bookings import BookingCancelApi, BookingDetailApi, BookingListCreateApi
 from booking.api.checkins import CheckInApi, CheckInManifestApi, CheckInUndoApi, DoorFiguresApi
 from booking.api.holds import HoldApi
+from booking.api.human_check import HumanCheckApi, HumanCheckChallengeApi
 
 urlpatterns = [
     path("events/<int:event_id>/holds/", HoldApi.as_view(), name="api-event-holds"),
+    path("events/<int:event_id>/human-check/", HumanCheckApi.as_view(), name="api-human-check"),
+    path(
+        "events/<int:event_id>/human-check/challenge/",
+        HumanCheckChallengeApi.as_view(),
+        name="api-human-check-challenge",
+    ),
     path("bookings/", BookingListCreateApi.as_view(), name="api-bookings"),
     path("bookings/<str:code>/", BookingDetailApi.as_view(), name="api-booking"),
     path("bookings/<str:code>/cancel/", BookingCancelApi.as_view(), name="api-booking-cancel"),

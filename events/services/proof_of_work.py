@@ -37,15 +37,19 @@ def _secret(purpose: str) -> bytes:
     return hashlib.sha256(f"pow:{purpose}:{settings.POW_HMAC_KEY}".encode()).digest()
 
 
-def challenge_create(*, event_id: int, user_id: int, difficulty: int) -> dict[str, Any]:
-    """A fresh challenge (``Challenge.to_dict()``: what the ALTCHA widget fetches)."""
+def challenge_create(
+    *, event_id: int, user_id: int, difficulty: int, purpose: str = "join"
+) -> dict[str, Any]:
+    """A fresh challenge (``Challenge.to_dict()``: what the ALTCHA widget fetches).
+    ``purpose``: "join" (the waiting room) or "human" (the check before seat selection);
+    an answer serves only its own purpose."""
     counter = difficulty // 2 + secrets.randbelow(difficulty - difficulty // 2 + 1)
     challenge = altcha.create_challenge(
         ALGORITHM,
         COST,
         counter=counter,
         expires_at=int(time.time()) + settings.POW_CHALLENGE_SECONDS,
-        data={"event": event_id, "user": user_id, "issued": int(time.time() * 1000)},
+        data={"event": event_id, "user": user_id, "issued": int(time.time() * 1000), "purpose": purpose},
         hmac_secret=_secret("challenge"),
         hmac_key_secret=_secret("key"),
     )
@@ -63,7 +67,7 @@ def _refused(code: str, detail: str, status: int = 400) -> DomainError:
     return DomainError(code, detail, status=status)
 
 
-def solution_verify(*, payload: str, event_id: int, user_id: int) -> VerifiedSolution:
+def solution_verify(*, payload: str, event_id: int, user_id: int, purpose: str = "join") -> VerifiedSolution:
     """Checks a solution (the widget's base64 payload) for this event and buyer. Raises
     400 ``pow_invalid`` (forged, edited, wrong, malformed), 400 ``pow_expired``, 403
     ``pow_mismatch`` (another event's or buyer's). Single use is enforced by the join."""
@@ -77,9 +81,11 @@ def solution_verify(*, payload: str, event_id: int, user_id: int) -> VerifiedSol
     parsed = altcha.Payload.from_base64(payload)
     parameters = parsed.challenge.parameters
     data = parameters.data or {}
-    if data.get("event") != event_id or data.get("user") != user_id:
+    if data.get("event") != event_id or data.get("user") != user_id or data.get("purpose") != purpose:
         raise _refused(
-            "pow_mismatch", _("This proof-of-work answer was made for another event or buyer."), status=403
+            "pow_mismatch",
+            _("This proof-of-work answer was made for another event, buyer or purpose."),
+            status=403,
         )
     now = time.time()
     return VerifiedSolution(

@@ -220,6 +220,7 @@ def _check_title_everywhere(client: Any, staff_user: Any, user_factory: Any, cap
             "max_tickets_per_user": 4,
             "queue_capacity": 100,
             "queue_pass_seconds": 600,
+            "pow_difficulty": 0,
             "is_published": "on",
         },
     )
