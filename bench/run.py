@@ -267,14 +267,18 @@ def join_pow_lines(data: dict) -> list[str]:
     its own solved challenge (single use)."""
     import altcha
 
-    from events.models import Event
     from events.services.catalogue import event_create_with_seats
     from events.services.proof_of_work import challenge_create
 
     event = event_create_with_seats(
-        title=f"Bench PoW {RUN_ID}", sections=["A"], rows=1, seats_per_row=10, capacity=1, open_now=True
+        title=f"Bench PoW {RUN_ID}",
+        sections=["A"],
+        rows=1,
+        seats_per_row=10,
+        capacity=1,
+        open_now=True,
+        pow_difficulty=JOIN_POW_DIFFICULTY,
     )
-    Event.objects.filter(pk=event.pk).update(pow_difficulty=JOIN_POW_DIFFICULTY)
     data["pow_event"] = event
     lines = []
     for user, token in zip(data["users"], data["tokens"], strict=True):

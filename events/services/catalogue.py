@@ -75,9 +75,12 @@ def event_create_with_seats(
     sales_open_at: datetime | None = None,
     sales_close_at: datetime | None = None,
     starts_at: datetime | None = None,
+    pow_difficulty: int = 0,
+    human_check: bool = False,
 ) -> Event:
     """Creates a published event and its seats in one transaction (admin, demo data,
-    the ``create_event`` command and the load test use it)."""
+    the ``create_event`` command and the load test use it). Proof-of-work on join and the
+    human check stay off unless asked for."""
     now = timezone.now()
     if sales_open_at is None:
         sales_open_at = now - timedelta(minutes=1) if open_now else now + timedelta(days=7)
@@ -99,6 +102,8 @@ def event_create_with_seats(
             queue_pass_seconds=pass_seconds,
             hold_seconds=hold_seconds,
             max_tickets_per_user=max_tickets_per_user,
+            pow_difficulty=pow_difficulty,
+            human_check=human_check,
         )
         seats_generate(event=event, sections=specs, rows=rows, seats_per_row=seats_per_row)
     return event

@@ -181,6 +181,12 @@ def test_create_event_command_prints_json(capsys, db):
     summary = json.loads(capsys.readouterr().out)
     assert summary["seats_total"] == 20 and summary["capacity"] == 100
     assert Seat.objects.filter(event_id=summary["id"]).count() == 20
+    # Proof-of-work and the human check stay off unless asked for.
+    assert (summary["pow_difficulty"], summary["human_check"]) == (0, False)
+
+    call_command("create_event", "--title", "Guarded", "--pow-difficulty", "50000", "--human-check", "--json")
+    guarded = json.loads(capsys.readouterr().out)
+    assert (guarded["pow_difficulty"], guarded["human_check"]) == (50000, True)
 
 
 def test_seed_demo_is_idempotent(db, settings, tmp_path):

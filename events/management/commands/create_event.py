@@ -14,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from events.models import POW_DIFFICULTY_MAX
 from events.services.catalogue import event_create_with_seats
 
 
@@ -21,6 +22,13 @@ def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
         raise ValueError("must be at least 1")
+    return number
+
+
+def _difficulty(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= POW_DIFFICULTY_MAX:
+        raise ValueError(f"must be 0 to {POW_DIFFICULTY_MAX}")
     return number
 
 
@@ -40,6 +48,17 @@ class Command(BaseCommand):
         parser.add_argument("--pass-seconds", type=_positive, default=600)
         parser.add_argument("--hold-seconds", type=_positive, default=300)
         parser.add_argument("--max-tickets-per-user", type=_positive, default=4)
+        parser.add_argument(
+            "--pow-difficulty",
+            type=_difficulty,
+            default=0,
+            help="Proof-of-work asked of each browser joining (hashes; 0, the default, = off; ~50000 ≈ 1-2 s on a phone).",
+        )
+        parser.add_argument(
+            "--human-check",
+            action="store_true",
+            help="Ask an 'I am not a robot' check before seat selection.",
+        )
         when = parser.add_mutually_exclusive_group()
         when.add_argument("--open-now", action="store_true", help="Sales opened a minute ago.")
         when.add_argument(
@@ -73,6 +92,8 @@ class Command(BaseCommand):
             max_tickets_per_user=options["max_tickets_per_user"],
             open_now=options["open_now"],
             sales_open_at=sales_open_at,
+            pow_difficulty=options["pow_difficulty"],
+            human_check=options["human_check"],
         )
         seat_ids = list(event.seats.order_by("pk").values_list("pk", flat=True))
         summary = {
@@ -86,6 +107,8 @@ class Command(BaseCommand):
             "capacity": event.queue_capacity,
             "hold_seconds": event.hold_seconds,
             "max_tickets_per_user": event.max_tickets_per_user,
+            "pow_difficulty": event.pow_difficulty,
+            "human_check": event.human_check,
         }
         if options["json"]:
             self.stdout.write(json.dumps(summary))
