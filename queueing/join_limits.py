@@ -24,20 +24,29 @@ class JoinRefusal:
     retry_after_ms: int
 
 
-def join_attempt(
+class JoinLimited(Exception):
+    """Raised by ``queueing.line.line_join`` for an attempt over a join limit."""
+
+    def __init__(self, refusal: JoinRefusal) -> None:
+        super().__init__(refusal.by)
+        self.refusal = refusal
+
+
+def limit_spec(
     *, event_id: int, user_id: int, device: str | None, address: str | None
-) -> JoinRefusal | None:
-    """Counts one join attempt; a refusal when it is over one of the limits (not counted)."""
+) -> tuple[list[str], list[str | int]]:
+    """The keys and arguments of ``lib/join_limit.lua`` for one attempt (a window of 0
+    when every limit is off: the script then does nothing)."""
     keys = EventKeys(event_id)
     account_limit = settings.QUEUE_JOIN_LIMIT_ACCOUNT
     device_limit = settings.QUEUE_JOIN_LIMIT_DEVICE if device else 0
     address_limit = settings.QUEUE_JOIN_LIMIT_ADDRESS if address else 0
-    if not (account_limit or device_limit or address_limit):
-        return None
+    window_ms = (
+        settings.QUEUE_JOIN_WINDOW_SECONDS * 1000 if (account_limit or device_limit or address_limit) else 0
+    )
     device, address = device or "-", address or "-"
-    refused_by, retry_after_ms = run_script(
-        "join_limit",
-        keys=[
+    return (
+        [
             keys.join_attempts("account", str(user_id)),
             keys.join_attempts("device", device),
             keys.join_attempts("address", address),
@@ -46,8 +55,8 @@ def join_attempt(
             keys.accounts_of("address", address),
             keys.accounts_count("address"),
         ],
-        args=[
-            settings.QUEUE_JOIN_WINDOW_SECONDS * 1000,
+        [
+            window_ms,
             account_limit,
             int(user_id),
             device_limit,
@@ -57,8 +66,18 @@ def join_attempt(
             uuid.uuid4().hex,
         ],
     )
-    refused_by = refused_by.decode() if isinstance(refused_by, bytes) else str(refused_by)
-    return JoinRefusal(refused_by, int(retry_after_ms)) if refused_by else None
+
+
+def join_attempt(
+    *, event_id: int, user_id: int, device: str | None, address: str | None
+) -> JoinRefusal | None:
+    """Counts one attempt that is not a join (a challenge fetch); a refusal when it is
+    over one of the limits (then not counted). Joins are counted by the join's own script."""
+    limit_keys, limit_args = limit_spec(event_id=event_id, user_id=user_id, device=device, address=address)
+    if not limit_args[0]:
+        return None
+    refused_by, retry_after_ms = run_script("join_limit", keys=limit_keys, args=limit_args)
+    return JoinRefusal(str(refused_by), int(retry_after_ms)) if refused_by else None
 
 
 @dataclass(frozen=True)

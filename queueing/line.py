@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from queueing.connection import get_redis
+from queueing.join_limits import JoinLimited, JoinRefusal
 from queueing.keys import EventKeys
 from queueing.pulse import pulse_invalidate
 from queueing.rates import RATE_WINDOW_SECONDS, measured_rate
@@ -74,23 +75,38 @@ def line_join(
     pow_required: bool = False,
     pow_marker: str | None = None,
     pow_ttl_ms: int = 0,
+    limits: tuple[list[str], list[str | int]] | None = None,
 ) -> tuple[LineEntry, bool]:
     """Puts the user in line (idempotent: a re-join keeps its place). Returns the entry
     and whether this call added the user. A user with a live pass gets "active"; when
     the event is sold out a newcomer is not added ("sold_out"). Joining before
     ``sales_open_at_ms`` (Redis clock) marks the arrival for the opening shuffle.
 
-    Staff-blocked users get "blocked". With ``pow_required`` a newcomer must bring a
-    verified solution, named by ``pow_marker`` (the solution's single-use key, kept
-    ``pow_ttl_ms``): without one the state is "pow_required", with a spent one
-    "pow_replayed"; someone already in line or admitted spends nothing."""
+    ``limits`` (``queueing.join_limits.limit_spec``) counts the attempt against the join
+    limits first, in the same step: over one, ``JoinLimited`` is raised. Staff-blocked
+    users get "blocked". With ``pow_required`` a newcomer must bring a verified solution,
+    named by ``pow_marker`` (the solution's single-use key, kept ``pow_ttl_ms``): without
+    one the state is "pow_required", with a spent one "pow_replayed"; someone already in
+    line or admitted spends nothing."""
     keys = EventKeys(event_id)
     pow_state = "given" if pow_marker else "required" if pow_required else "off"
-    state, position, pass_ms, newly, arrival, preopen, now_ms = run_script(
+    limit_keys, limit_args = limits or ([keys.ctl] * 7, [0, 0, int(user_id), 0, "-", 0, "-", "-"])
+    state, position, pass_ms, newly, arrival, preopen, now_ms, *limited_by = run_script(
         "queue_join",
-        keys=[keys.seq, keys.waiting, keys.active, keys.ctl, keys.seen, keys.blocked, pow_marker or keys.ctl],
-        args=[int(user_id), int(sales_open_at_ms), pow_state, int(pow_ttl_ms)],
+        keys=[
+            keys.seq,
+            keys.waiting,
+            keys.active,
+            keys.ctl,
+            keys.seen,
+            keys.blocked,
+            pow_marker or keys.ctl,
+            *limit_keys,
+        ],
+        args=[int(user_id), int(sales_open_at_ms), pow_state, int(pow_ttl_ms), *limit_args],
     )
+    if state == "limited":
+        raise JoinLimited(JoinRefusal(str(limited_by[0]), int(pass_ms)))
     entry = _entry(
         state=str(state), position=position, pass_ms=pass_ms, arrival=arrival, preopen=preopen, now_ms=now_ms
     )

@@ -16,9 +16,9 @@ It answers only the common path: a ``GET /api/events/<id>/queue/`` with a valid 
 ticket from behind the serving cursor (the ticket, which we signed for this buyer, is what
 the estimate rests on: the waiting-room page sends it alone, and a bearer token sent with
 it must name the same buyer), or with a valid bearer token otherwise (exactly: one Lua
-step), or a ``POST`` without a body to the same path with a valid bearer token (cookie-
-authenticated joins go to Django, which checks CSRF; so does a join carrying a
-proof-of-work answer, which Django's parser validates), on an allowed host, over HTTPS when the site insists on
+step), or a ``POST`` to the same path with a valid bearer token and no body or a JSON body
+holding only a proof-of-work answer (cookie-authenticated joins go to Django, which
+checks CSRF; any other body goes to Django's parser), on an allowed host, over HTTPS when the site insists on
 it. A join the service refuses (sold out: after a sell-out nearly every join; sales
 closed; unknown event; over a join limit, with Retry-After; proof-of-work required) is
 answered here too, in the buyer's language as Django's
@@ -32,6 +32,7 @@ say "still waiting"; a pass is only ever revealed to its holder's token, as in D
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import time
@@ -121,6 +122,40 @@ def _refusal(environ: dict[str, Any], error: DomainError) -> LaneAnswer:
     return status, body, [("Vary", "Accept-Language"), ("Content-Language", language), *error.headers.items()]
 
 
+# A join's body is at most a proof-of-work answer (4 KiB of base64) in a small JSON object.
+_BODY_MAX = 8192
+_NOT_HERE = object()
+
+
+def _join_solution(environ: dict[str, Any]) -> str | object | None:
+    """The ``altcha`` answer of a join's JSON body (None without a body), or ``_NOT_HERE``
+    for anything the lane does not validate itself (another content type, bad JSON, other
+    fields, too long): Django's parser then gives the standard 400. The body read here is
+    put back for Django."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _NOT_HERE
+    if length == 0:
+        return None
+    if length > _BODY_MAX or environ.get("CONTENT_TYPE", "").split(";")[0].strip() != "application/json":
+        return _NOT_HERE
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return _NOT_HERE
+    if not isinstance(data, dict) or data.keys() - {"altcha"}:
+        return _NOT_HERE
+    solution = data.get("altcha")
+    if solution is None or solution == "":
+        return None
+    if not isinstance(solution, str) or len(solution) > 4096:
+        return _NOT_HERE
+    return solution
+
+
 class _Meta:
     """The environ seen as a request's META (what ``client_ip`` reads)."""
 
@@ -159,11 +194,15 @@ def lane_answer(environ: dict[str, Any]) -> LaneAnswer | None:
         if user_id is None:
             return None
         if method == "POST":
-            if environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
-                return None  # a body (a proof-of-work answer) is read and validated by Django
+            solution = _join_solution(environ)
+            if solution is _NOT_HERE:
+                return None
             try:
                 answer, event, newly_joined = queue_join(
-                    event_id=event_id, user_id=user_id, client=JoinClient(address=client_ip(_Meta(environ)))
+                    event_id=event_id,
+                    user_id=user_id,
+                    solution=solution,
+                    client=JoinClient(address=client_ip(_Meta(environ))),
                 )
             except DomainError as refused:
                 # After a sell-out nearly every join is this refusal: as cheap as a poll.

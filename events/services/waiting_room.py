@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from events.queue_tickets import QueueTicket, queue_ticket_sign, queue_ticket_verify
 from events.selectors import EventSettings, event_settings_get
 from events.services import proof_of_work
-from queueing.join_limits import JoinRefusal, fast_join_note, join_attempt
+from queueing.join_limits import JoinLimited, JoinRefusal, fast_join_note, join_attempt, limit_spec
 from queueing.keys import EventKeys
 from queueing.line import LineEntry, line_join, line_leave, line_status
 from queueing.pulse import Pulse, heartbeat_note, pulse_get
@@ -151,18 +151,24 @@ def queue_join(
     event = event_for_queue(event_id)
     if event.sales_closed(int(time.time() * 1000)):
         raise DomainError("sales_closed", _("Sales for this event are closed."), status=409)
-    join_limit_check(event_id=event_id, user_id=user_id, client=client or JoinClient())
+    client = client or JoinClient()
     verified = None
     if event.pow_difficulty and solution:
         verified = proof_of_work.solution_verify(payload=solution, event_id=event_id, user_id=user_id)
-    entry, newly_joined = line_join(
-        event_id=event_id,
-        user_id=user_id,
-        sales_open_at_ms=event.sales_open_at_ms,
-        pow_required=bool(event.pow_difficulty),
-        pow_marker=EventKeys(event_id).pow_used(verified.marker) if verified else None,
-        pow_ttl_ms=verified.ttl_ms if verified else 0,
-    )
+    try:
+        entry, newly_joined = line_join(
+            event_id=event_id,
+            user_id=user_id,
+            sales_open_at_ms=event.sales_open_at_ms,
+            pow_required=bool(event.pow_difficulty),
+            pow_marker=EventKeys(event_id).pow_used(verified.marker) if verified else None,
+            pow_ttl_ms=verified.ttl_ms if verified else 0,
+            limits=limit_spec(
+                event_id=event_id, user_id=user_id, device=client.device, address=client.address
+            ),
+        )
+    except JoinLimited as limited:
+        raise _join_refused(limited.refusal) from None
     if entry.state in _JOIN_REFUSALS:
         raise _JOIN_REFUSALS[entry.state]()
     if (

@@ -29,13 +29,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def call(
-    path: str, *, method: str = "GET", headers: dict[str, str] | None = None, app: Any = gunicorns_application
+    path: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    app: Any = gunicorns_application,
+    body: bytes = b"",
 ) -> tuple[int, dict, Any]:
     """One request through the WSGI application; (status, headers, JSON body or None)."""
     environ: dict[str, Any] = {"REQUEST_METHOD": method, "PATH_INFO": path, "HTTP_HOST": "testserver"}
     environ.update(headers or {})
     setup_testing_defaults(environ)
-    environ["wsgi.input"] = io.BytesIO(b"")
+    environ["wsgi.input"] = io.BytesIO(body)
+    if body:
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.setdefault("CONTENT_TYPE", "application/json")
     started: dict[str, Any] = {}
 
     def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -226,3 +234,44 @@ def test_a_refused_join_is_answered_by_the_lane_as_django_answers_it(user_factor
     on_sale_event.sales_close_at = timezone.now() - timedelta(seconds=1)
     on_sale_event.save()
     assert call(url(on_sale_event), method="POST", headers=headers)[2]["code"] == "sales_closed"
+
+
+def test_the_lane_takes_joins_with_a_proof_of_work_answer_and_django_gets_other_bodies(
+    user_factory, on_sale_event, monkeypatch
+):
+    import altcha
+
+    from events.models import Event
+    from events.services.proof_of_work import challenge_create
+
+    Event.objects.filter(pk=on_sale_event.pk).update(pow_difficulty=500)
+    buyer, other = user_factory(), user_factory()
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(buyer).access_token}"}
+    challenge = altcha.Challenge.from_dict(
+        challenge_create(event_id=on_sale_event.pk, user_id=buyer.pk, difficulty=500)
+    )
+    answer = json.dumps(
+        {"altcha": altcha.Payload(challenge, altcha.solve_challenge(challenge)).to_base64()}
+    ).encode()
+    answered: list[Any] = []
+    real = queue_lane.lane_answer
+    monkeypatch.setattr(
+        queue_lane, "lane_answer", lambda environ: answered.append(real(environ)) or answered[-1]
+    )
+
+    required = call(url(on_sale_event), method="POST", headers=bearer)
+    joined = call(url(on_sale_event), method="POST", headers=bearer, body=answer)
+    call(url(on_sale_event), method="DELETE", headers=bearer)
+    replayed = call(url(on_sale_event), method="POST", headers=bearer, body=answer)
+    by_lane = [result is not None for result in answered]
+    # Bodies the lane leaves to Django, which must still be able to read them.
+    other_bearer = {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(other).access_token}"}
+    not_a_string = call(url(on_sale_event), method="POST", headers=other_bearer, body=b'{"altcha": 5}')
+    broken = call(url(on_sale_event), method="POST", headers=other_bearer, body=b'{"altcha": ')
+
+    assert (required[0], required[2]["code"]) == (400, "pow_required")
+    assert joined[0] == 201, joined
+    assert (replayed[0], replayed[2]["code"]) == (400, "pow_replayed")
+    assert by_lane[:2] == [True, True] and by_lane[-1] is True  # the DELETE went to Django
+    assert (not_a_string[0], not_a_string[2]["code"]) == (400, "pow_invalid")
+    assert (broken[0], broken[2]["code"]) == (400, "malformed")

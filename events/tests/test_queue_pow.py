@@ -175,25 +175,40 @@ def test_a_buyer_removed_by_staff_can_not_join_again(auth_client: Any, on_sale_e
 
 
 def test_joins_per_account_are_limited_in_a_sliding_window(
-    auth_client: Any, on_sale_event: Event, settings: Any
+    auth_client: Any, pow_event: Event, settings: Any
 ) -> None:
     settings.QUEUE_JOIN_LIMIT_ACCOUNT = 3
-    answers = [auth_client.post(queue_url(on_sale_event)).status_code for _ in range(4)]
+    # A script without answers, trying again and again: each attempt counts.
+    answers = [auth_client.post(queue_url(pow_event)).status_code for _ in range(4)]
 
-    assert answers == [201, 200, 200, 429]
-    refused = auth_client.post(queue_url(on_sale_event))
+    assert answers == [400, 400, 400, 429]
+    refused = auth_client.post(queue_url(pow_event))
     assert refused.json()["code"] == "too_many_attempts"
     assert refused.json()["limit"] == "account"
     assert 1 <= int(refused["Retry-After"]) <= settings.QUEUE_JOIN_WINDOW_SECONDS
+    # Challenge fetches count too.
+    assert auth_client.get(challenge_url(pow_event)).status_code == 429
 
 
-def test_the_window_slides(auth_client: Any, on_sale_event: Event, settings: Any) -> None:
+def test_a_rejoin_in_line_is_not_counted(auth_client: Any, on_sale_event: Event, settings: Any) -> None:
+    settings.QUEUE_JOIN_LIMIT_ACCOUNT = 1
+
+    assert [auth_client.post(queue_url(on_sale_event)).status_code for _ in range(5)] == [
+        201,
+        200,
+        200,
+        200,
+        200,
+    ]
+
+
+def test_the_window_slides(auth_client: Any, pow_event: Event, settings: Any) -> None:
     settings.QUEUE_JOIN_LIMIT_ACCOUNT = 2
     settings.QUEUE_JOIN_WINDOW_SECONDS = 1
 
-    assert [auth_client.post(queue_url(on_sale_event)).status_code for _ in range(3)] == [201, 200, 429]
+    assert [auth_client.post(queue_url(pow_event)).status_code for _ in range(3)] == [400, 400, 429]
     time.sleep(1.1)
-    assert auth_client.post(queue_url(on_sale_event)).status_code == 200
+    assert auth_client.post(queue_url(pow_event)).status_code == 400
 
 
 def test_joins_per_address_count_every_account_behind_it(

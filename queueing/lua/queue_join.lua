@@ -12,12 +12,15 @@ ARGV[1] user id
 ARGV[2] sales_open_at_ms    an arrival before this (Redis clock) is a pre-opening arrival
 ARGV[3] pow: "off", "required" (none given) or "given" (KEYS[7] names it)
 ARGV[4] ms the solution stays valid (the marker's TTL) when given
+KEYS[8..14], ARGV[5..12]: the join limits, as lib/join_limit.lua describes (ARGV[5] = 0:
+                          no limits); counted for newcomers only
 
 Reply: {state, position (0 = none), pass_expires_at_ms (0 = none), newly_joined (0/1),
-        arrival number (0 = none), preopen (0/1), now_ms}
+        arrival number (0 = none), preopen (0/1), now_ms, limit}
   state: "active" (live pass), "waiting", "sold_out" (not added, or waiting while sold out),
          "blocked" (taken off this line by staff), "pow_required" (a newcomer without a
-         solution), "pow_replayed" (the solution was already spent)
+         solution), "pow_replayed" (the solution was already spent), "limited" (over a
+         join limit: limit = which one, pass_expires_at_ms = ms until it may try again)
   preopen: the arrival number will be re-dealt by the opening shuffle (not drawn yet)
 
 Why atomic: the check "already active / already waiting / sold out" and the
@@ -27,9 +30,12 @@ order. The solution is spent in the same step as the place is taken: someone alr
 line spends nothing (a reload keeps the place), a replayed solution never takes one.
 ]]
 
+--!include join_limit
+
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local user = ARGV[1]
+
 
 local function preopen(seq)
   if redis.call('HGET', KEYS[4], 'shuffled') == '1' then return 0 end
@@ -59,6 +65,13 @@ end
 
 if sold_out then
   return {'sold_out', 0, 0, 0, 0, 0, now_ms}
+end
+
+-- Only a newcomer's attempt counts against the limits: a re-join by someone already in
+-- line (or admitted) changes nothing and costs no more than a poll.
+local limited_by, retry_ms = join_limit(KEYS, 8, ARGV, 5, now_ms)
+if limited_by ~= '' then
+  return {'limited', 0, retry_ms, 0, 0, 0, now_ms, limited_by}
 end
 
 if ARGV[3] == 'required' then
