@@ -121,3 +121,25 @@ def test_staff_set_the_proof_of_work_live_and_joins_need_it_at_once(
     with django_capture_on_commit_callbacks(execute=True):
         staff.patch(f"/api/staff/events/{on_sale_event.pk}/rush/", {"pow_difficulty": 0}, format="json")
     assert auth_client.post(queue_url(on_sale_event)).status_code == 201
+
+
+def test_a_join_solved_faster_than_honest_devices_is_listed(
+    staff_user: Any, auth_client: Any, on_sale_event: Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import altcha
+
+    from events.services import proof_of_work
+
+    Event.objects.filter(pk=on_sale_event.pk).update(pow_difficulty=1000)
+    # Honest devices made out to be very slow: this test's instant answer is "too fast".
+    monkeypatch.setattr(proof_of_work, "FAST_MS_PER_1000", 10_000)
+    challenge = altcha.Challenge.from_dict(
+        auth_client.get(f"/api/events/{on_sale_event.pk}/queue/challenge/").json()
+    )
+    answer = altcha.Payload(challenge, altcha.solve_challenge(challenge)).to_base64()
+
+    assert auth_client.post(queue_url(on_sale_event), {"altcha": answer}, format="json").status_code == 201
+    panel = make_auth_client(staff_user).get(f"/api/staff/events/{on_sale_event.pk}/suspicious/").json()
+
+    assert [row["suspect"]["id"] for row in panel["fast_joins"]] == [auth_client.user.pk]
+    assert panel["fast_joins"][0]["solve_ms"] < 10_000
