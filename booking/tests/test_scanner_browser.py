@@ -13,7 +13,6 @@ Skipped like the other browser tests when Chromium or Playwright is missing.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -31,11 +30,17 @@ from booking.ticket_signing import qr_payload
 from conftest import make_auth_client
 from events.models import Event
 from events.services.catalogue import SectionSpec, event_create_with_seats
+from ticketing.tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FOLLOW_MS,
+    PHONE,
+    browser_required,
+    playwright_session,
+    screenshot_folder,
+)
 
-# The Chromium, its flags and the phone size of the other browser tests (importing them
-# also skips this module when Chromium or Playwright is missing).
-from ticketing.tests.test_browser_journeys import CHROMIUM, CHROMIUM_ARGS, FOLLOW_MS, PHONE, sync_api
-
+sync_api = browser_required()
 expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -75,19 +80,8 @@ WORDS = {
 
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
-    """Playwright for the module. Its sync API keeps an asyncio loop running in this
-    thread, hence DJANGO_ALLOW_ASYNC_UNSAFE for the ORM calls between page steps (as in
-    ticketing/tests/test_browser_journeys.py)."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_api.sync_playwright() as instance:
-            yield instance
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with playwright_session() as instance:
+        yield instance
 
 
 @pytest.fixture
@@ -150,9 +144,7 @@ def open_scanner(live_server: Any) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def shot() -> Callable[..., None]:
     """Saves the phone screen as ``scanner-<state>-<lang>.png``."""
-    base = Path(settings.BASE_DIR) / "docs" / "screenshots"
-    folder = base if os.environ.get("UPDATE_SCREENSHOTS") else base / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshot_folder()
 
     def take(page: Any, state: str, lang: str, *, scroll: bool = True) -> None:
         if scroll:

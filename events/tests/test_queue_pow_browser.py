@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -33,8 +31,9 @@ from ticketing.local_cache import local_cache
 
 # The Chromium, its flags and the phone size of the other browser tests (importing them
 # also skips this module when Chromium or Playwright is missing).
-from ticketing.tests.test_browser_journeys import CHROMIUM, CHROMIUM_ARGS, FOLLOW_MS, PHONE, sync_api
+from ticketing.tests.browser import FOLLOW_MS, PHONE, browser_required, chromium_browser, screenshot_folder
 
+sync_api = browser_required()
 expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -68,21 +67,8 @@ WORDS = {
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One Chromium for the module. Playwright's sync API keeps an asyncio loop running in
-    this thread, hence DJANGO_ALLOW_ASYNC_UNSAFE for the ORM calls between page steps (as
-    in ticketing/tests/test_browser_journeys.py)."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium_browser() as browser:
+        yield browser
 
 
 class Held:
@@ -166,9 +152,7 @@ def open_room(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def shot() -> Callable[..., None]:
     """Saves the phone screen as ``waiting-room-pow-<state>-<lang>.png``."""
-    base = Path(settings.BASE_DIR) / "docs" / "screenshots"
-    folder = base if os.environ.get("UPDATE_SCREENSHOTS") else base / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshot_folder()
 
     def take(page: Any, state: str, lang: str) -> None:
         page.evaluate("window.scrollTo(0, 0)")

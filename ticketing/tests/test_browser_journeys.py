@@ -10,18 +10,15 @@ Screenshots of the key screens, at phone (390x844) and desktop (1280x800) widths
 ``docs/screenshots/`` instead, where ``docs/SCREENSHOTS.md`` shows them.
 
 Skipped, with the reason, when ``/usr/bin/chromium`` or the ``playwright`` package is
-missing (``make test`` installs both). Never run ``playwright install``: the tests use
-the system browser.
+missing (``ticketing.tests.browser``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,34 +30,18 @@ from accounts.models import User
 from booking.models import Booking, BookingStatus
 from events.models import Event, RushControlChange, Seat, SeatStatus
 from events.services.catalogue import SectionSpec, event_create_with_seats
-
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-PASSWORD = "Correct-Horse-Battery-42"
-# How long a page may take to follow a change made by the test (it polls every 1-2 s).
-FOLLOW_MS = 10_000
-
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium; `make test` installs it)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="browser tests need `pip install playwright` (requirements-dev.txt)"
+from ticketing.tests.browser import (
+    DESKTOP,
+    FOLLOW_MS,
+    PHONE,
+    browser_required,
+    chromium_browser,
+    screenshot_folder,
 )
+
+PASSWORD = "Correct-Horse-Battery-42"
+sync_api = browser_required()
 expect = sync_api.expect
-expect.set_options(timeout=FOLLOW_MS)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -70,24 +51,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One browser process for the module; each test gets fresh contexts (cookies).
-
-    Playwright's sync API keeps an asyncio loop running in this thread for as long as it
-    is open, so Django's async-safety check would refuse every ORM call the tests (and
-    the database flush after each test) make in between page steps; those calls are
-    plain synchronous code, hence DJANGO_ALLOW_ASYNC_UNSAFE while the browser is open."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    """One browser process for the module; each test gets fresh contexts (cookies)."""
+    with chromium_browser() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -115,9 +81,7 @@ def new_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def shot() -> Callable[..., None]:
     """Saves the page at desktop and/or phone width (viewport-sized PNGs)."""
-    base = Path(settings.BASE_DIR) / "docs" / "screenshots"
-    folder = base if os.environ.get("UPDATE_SCREENSHOTS") else base / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshot_folder()
 
     def take(
         page: Any, name: str, *, widths: tuple[str, ...] = ("desktop", "phone"), focus: str = ""

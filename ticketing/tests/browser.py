@@ -1,0 +1,92 @@
+"""What every browser test shares: Debian's Chromium and its flags, the viewports, and a
+Playwright session in which the tests may use the ORM between page steps.
+
+A module of browser tests starts with ``sync_api = browser_required()``: it is skipped,
+with the reason, when ``/usr/bin/chromium`` or the ``playwright`` package is missing
+(``make test`` installs both). Never run ``playwright install``: the system browser is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# How long a page may take to follow a change made by the test (it polls every 1-2 s).
+FOLLOW_MS = 10_000
+
+
+def screenshot_folder() -> Path:
+    """``docs/screenshots/tmp/`` (ignored by git), or ``docs/screenshots/`` itself with
+    ``UPDATE_SCREENSHOTS=1`` (the pictures docs/SCREENSHOTS.md shows)."""
+    from django.conf import settings
+
+    base = Path(settings.BASE_DIR) / "docs" / "screenshots"
+    folder = base if os.environ.get("UPDATE_SCREENSHOTS") else base / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def browser_required() -> Any:
+    """``playwright.sync_api``, with ``expect`` waiting ``FOLLOW_MS``; skips the calling
+    module when the browser or Playwright is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium; `make test` installs it)",
+            allow_module_level=True,
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="browser tests need `pip install playwright` (requirements-dev.txt)"
+    )
+    sync_api.expect.set_options(timeout=FOLLOW_MS)
+    return sync_api
+
+
+@contextmanager
+def playwright_session() -> Iterator[Any]:
+    """Playwright's sync API keeps an asyncio loop running in this thread for as long as
+    it is open, so Django's async-safety check would refuse every ORM call the tests (and
+    the database flush after each test) make between page steps; those calls are plain
+    synchronous code, hence DJANGO_ALLOW_ASYNC_UNSAFE while it is open."""
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            yield playwright
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@contextmanager
+def chromium_browser(extra_args: Sequence[str] = ()) -> Iterator[Any]:
+    """A headless Chromium (one per test module, usually; each test opens contexts)."""
+    with playwright_session() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
