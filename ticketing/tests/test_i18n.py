@@ -64,7 +64,8 @@ def test_seat_picker_labels_seats_in_korean(user, on_sale_event):
 
     html = client.get(f"/events/{on_sale_event.pk}/pick/").content.decode()
 
-    assert 'aria-label="A구역 A열 1번, 55,000원, 선택 가능"' in html
+    # The seat number as a word of its own (its button shows just the number: WCAG 2.5.3).
+    assert 'aria-label="A구역 A열 1 번, 55,000원, 선택 가능"' in html
     assert "좌석 배치도" in html
     assert 'data-price-template="{price}원"' in html
     assert 'data-held-template="{section}구역 {row}열 {number}번"' in html
