@@ -40,7 +40,29 @@ option                 environment                  meaning
 --record-dir           LOCUST_RECORD_DIR            per-buyer journey records (JSON lines)
 --outcomes-file        LOCUST_OUTCOMES_FILE         outcome counters (JSON), for invariants
 --buyer-slice          LOCUST_BUYER_SLICE           "i/n": this process's share of buyers
+--pow-browser-seconds  LOCUST_POW_BROWSER_SECONDS   a browser's proof-of-work time (0.3-1.0)
+--pow-scale            LOCUST_POW_SCALE             event difficulty = modelled one / this (1)
+--pow-prestart         LOCUST_POW_PRESTART          start the solvers with the test (false)
+--script-poll-factor   LOCUST_SCRIPT_POLL_FACTOR    poll_after_ms factor of scripts (0.2)
 =====================  ===========================  =====================================
+
+Proof-of-work (API.md "Waiting room"): a buyer learns that the event asks for it from a
+join answered 400 ``pow_required`` (then every later join of that process brings one):
+``GET …/queue/challenge/``, solved by a child process (``bench/macro.py solve``,
+so the gevent loop never stalls), sent as ``{"altcha": …}``. The client's own time is
+modelled, in proportion to the counter found (x ``--pow-scale`` when the event asks a
+scaled-down difficulty to spare this machine): an honest browser takes
+``--pow-browser-seconds`` (desktop-phone) for an average challenge of difficulty 50,000,
+a script what ``altcha.solve_challenge`` takes on this machine (measured by the solver).
+
+The macro scenario (``bench/macro.py``, ``bench/loadtest.py --macro``): the buyers file
+may carry two more columns, ``email,token,role,address``. ``role`` is ``honest`` or
+``script:<operator>``; ``address`` is sent as ``X-Forwarded-For`` on every request (the
+server believes it with ``NUM_PROXIES``). A script account never thinks before a hold nor
+walks away, wants the per-account cap of seats anywhere in the hall, polls at
+``--script-poll-factor`` x ``poll_after_ms``, and solves the proof-of-work at full speed.
+Staff taking an account off the line shows as a join answered 403
+``removed_from_queue``: that journey ends ``removed``.
 
 Distributed mode (``--master`` / ``--worker`` or ``--processes N``): the master hands each
 worker a disjoint slice of the buyers file (every n-th line) when a test starts, so no
@@ -51,11 +73,14 @@ Journey records are written by each process into ``--record-dir`` (one file per 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import os
 import random
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -81,6 +106,7 @@ SEATS = "GET /api/events/[id]/seats/"
 HOLD = "POST /api/events/[id]/holds/"
 CONFIRM = "POST /api/bookings/"
 LOGIN = "POST /api/auth/token/"
+CHALLENGE = "GET /api/events/[id]/queue/challenge/"
 # Short names of the outcome counters ("hold 409 seat_unavailable").
 KIND = {
     JOIN: "join",
@@ -91,6 +117,7 @@ KIND = {
     HOLD: "hold",
     CONFIRM: "confirm",
     LOGIN: "login",
+    CHALLENGE: "challenge",
 }
 
 DEFAULT_POLL_MS = 1000
@@ -106,6 +133,12 @@ MAX_FULL_MAP_WAITS = 10
 CROWD_CONFLICTS = 2
 MAX_REJOINS = 1
 MAX_CONFIRM_RETRIES = 2
+# Join attempts of one journey that may be refused for a proof-of-work reason or a join
+# limit (then the journey ends "join_refused").
+MAX_JOIN_ATTEMPTS = 4
+# The counter an average challenge of difficulty 50,000 needs (drawn between half the
+# difficulty and the difficulty): --pow-browser-seconds is a browser's time for it.
+POW_REFERENCE_COUNTER = 37_500
 
 
 @events.init_command_line_parser.add_listener
@@ -135,6 +168,33 @@ def _add_options(parser: Any) -> None:
     group.add_argument(
         "--buyer-slice", env_var="LOCUST_BUYER_SLICE", default="", help="'i/n' (manual override)"
     )
+    group.add_argument(
+        "--pow-browser-seconds",
+        env_var="LOCUST_POW_BROWSER_SECONDS",
+        default="0.3-1.0",
+        help="An honest browser's proof-of-work time for an average difficulty-50,000 challenge (min-max).",
+    )
+    group.add_argument(
+        "--pow-scale",
+        type=int,
+        env_var="LOCUST_POW_SCALE",
+        default=1,
+        help="The event asks difficulty/this: client times are modelled at x this the counter found.",
+    )
+    group.add_argument(
+        "--pow-prestart",
+        type=_truthy,
+        env_var="LOCUST_POW_PRESTART",
+        default=False,
+        help="Start the proof-of-work solvers with the test (else on the first challenge).",
+    )
+    group.add_argument(
+        "--script-poll-factor",
+        type=float,
+        env_var="LOCUST_SCRIPT_POLL_FACTOR",
+        default=0.2,
+        help="Multiplies poll_after_ms for script accounts (the macro scenario).",
+    )
 
 
 def _truthy(value: object) -> bool:
@@ -150,13 +210,21 @@ def _think_range(text: str) -> tuple[float, float]:
 # --- Per-process state (recording only: correctness never depends on it) -----------------
 
 
+@dataclass(frozen=True)
+class Account:
+    email: str
+    token: str
+    role: str = "honest"  # or "script:<operator>" (the macro scenario)
+    address: str | None = None  # sent as X-Forwarded-For
+
+
 class BuyerPool:
     """This process's slice of the buyers file: every ``count``-th line from ``index``."""
 
     def __init__(self) -> None:
         self.index, self.count = 0, 1
         self.assigned = False  # a slice came from the master (or --buyer-slice)
-        self._accounts: list[tuple[str, str]] = []
+        self._accounts: list[Account] = []
         self._next = 0
 
     def set_slice(self, index: int, count: int) -> None:
@@ -165,14 +233,15 @@ class BuyerPool:
     def load(self, path: str) -> None:
         accounts = []
         for line in Path(path).read_text().splitlines():
-            email, _, token = line.strip().partition(",")
+            # email,token[,role[,address]]: the macro scenario's buyers file adds the last two.
+            email, token, role, address = [*line.strip().split(","), "", "", ""][:4]
             if email and token:
-                accounts.append((email, token))
+                accounts.append(Account(email, token, role or "honest", address or None))
         self._accounts = accounts[self.index :: self.count]
         self._next = 0
         logger.info("buyers %d/%d: %d accounts from %s", self.index, self.count, len(self._accounts), path)
 
-    def claim(self) -> tuple[str, str] | None:
+    def claim(self) -> Account | None:
         if self._next >= len(self._accounts):
             return None
         account = self._accounts[self._next]
@@ -209,6 +278,11 @@ class Journey:
     seat_ids: list[int] = field(default_factory=list)
     outcome: str = "running"  # booked, sold_out, abandoned_*, gave_up, pass_expired, error, ...
     finished: float | None = None
+    role: str = "honest"  # "honest" or "script:<operator>"
+    address: str | None = None
+    pow_ms: float | None = None  # proof-of-work: challenge asked .. join sent (first join)
+    pow_counter: int | None = None
+    pow_solver_ms: float | None = None  # of which waiting for this machine's solver
 
 
 class ProcessState:
@@ -222,6 +296,8 @@ class ProcessState:
         self.spawning_complete = False
         self.record_file: Any = None
         self.process_name = f"{socket.gethostname()}-{os.getpid()}"
+        self.pow_on = False  # a join said pow_required: later joins bring a solution
+        self.solver: PowSolver | None = None
 
     def count(self, kind: str) -> None:
         self.outcomes[kind] += 1
@@ -242,6 +318,79 @@ class ProcessState:
             finished = sum(f for _, f in self.worker_progress.values())
             return started, finished
         return self.journeys_started, self.journeys_finished
+
+
+class PowSolver:
+    """Child processes (``bench/macro.py solve``) solving this process's proof-of-work
+    challenges, so that no hashing runs in the gevent loop; a script's challenge goes
+    before an honest buyer's (whose browser time is simulated, not the solver's)."""
+
+    PROCESSES = 2
+    BATCH = 16
+
+    def __init__(self) -> None:
+        from gevent import subprocess as gevent_subprocess
+        from gevent.queue import PriorityQueue
+
+        self.jobs: Any = PriorityQueue()
+        self.order = itertools.count()
+        self.children = [
+            gevent_subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve().parent / "bench" / "macro.py"), "solve"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            for _ in range(self.PROCESSES)
+        ]
+        for child in self.children:
+            gevent.spawn(self._serve, child)
+
+    def _serve(self, child: Any) -> None:
+        """Hands the child every waiting job at once (up to BATCH), then reads the answers:
+        one trip through the gevent loop per batch, not per challenge, which matters when
+        that loop is busy with a thousand buyers."""
+        from gevent.queue import Empty
+
+        while True:
+            batch = [self.jobs.get()]
+            while len(batch) < self.BATCH:
+                try:
+                    batch.append(self.jobs.get_nowait())
+                except Empty:
+                    break
+            try:
+                child.stdin.write(b"".join(json.dumps(job[2]).encode() + b"\n" for job in batch))
+                child.stdin.flush()
+                for job in batch:
+                    line = child.stdout.readline()
+                    if not line:
+                        raise RuntimeError("the proof-of-work solver exited")
+                    job[3].set(json.loads(line))
+            except Exception as error:
+                for job in batch:
+                    if not job[3].ready():
+                        job[3].set_exception(error)
+                if child.poll() is not None:
+                    return
+
+    def solve(self, challenge: dict[str, Any], *, urgent: bool) -> dict[str, Any]:
+        """``{"payload", "counter", "ms"}`` or ``{"error"}``."""
+        from gevent.event import AsyncResult
+
+        result = AsyncResult()
+        self.jobs.put((0 if urgent else 1, next(self.order), challenge, result))
+        return result.get(timeout=120)
+
+    def close(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.kill()
+
+
+def pow_solver() -> PowSolver:
+    if STATE.solver is None:
+        STATE.solver = PowSolver()
+    return STATE.solver
 
 
 STATE = ProcessState()
@@ -302,6 +451,10 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
         STATE.pool.load(options.buyers_file)
     if not isinstance(runner, WorkerRunner):
         gevent.spawn(_watchdog, environment)
+    if options.pow_prestart:
+        # Ready before the first challenge: starting Python and measuring the library's
+        # speed takes a moment, which would otherwise fall on the first buyers.
+        pow_solver()
 
 
 @events.spawning_complete.add_listener
@@ -334,6 +487,8 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    if STATE.solver is not None:
+        STATE.solver.close()
     if isinstance(environment.runner, WorkerRunner):
         return
     STATE.total_outcomes.update(STATE.outcomes)
@@ -392,6 +547,27 @@ def _server_moment(body: dict[str, Any]) -> float | None:
         return None
 
 
+# A join's expected refusals: sold out / closed; a proof-of-work answer missing or
+# lapsed (400: fetch a challenge and join again); taken off the line by staff (403);
+# over a join limit (429: wait Retry-After).
+JOIN_EXPECTED: dict[int, tuple[str, ...] | None] = {
+    409: ("sold_out", "sales_closed"),
+    400: ("pow_required", "pow_expired", "pow_replayed"),
+    403: ("removed_from_queue",),
+    429: ("too_many_attempts",),
+}
+
+
+def _retry_after(body: Any, headers: Any) -> float:
+    value = (body or {}).get("retry_after") if isinstance(body, dict) else None
+    if value is None and headers:
+        value = headers.get("Retry-After")
+    try:
+        return min(max(float(value), 0.5), 60.0)
+    except (TypeError, ValueError):
+        return 5.0
+
+
 def _user_id_from_token(token: str) -> int | None:
     try:
         payload = token.split(".")[1]
@@ -423,24 +599,32 @@ class Buyer(FastHttpUser):
             STATE.count("journey no_account" if self.event_id else "journey misconfigured")
             while True:
                 gevent.sleep(3600)
-        email, token = account
+        email, token = account.email, account.token
+        # A script account (the macro scenario): no think time, never walks away, takes
+        # the cap of seats anywhere, polls more often than asked.
+        self.script = account.role.startswith("script")
         abandon = None
-        if self.rng.random() < options.abandon_share:
+        if not self.script and self.rng.random() < options.abandon_share:
             abandon = self.rng.choice(["after_join", "after_hold"])
         self.journey = Journey(
             buyer=email,
             user_id=_user_id_from_token(token),
             process=STATE.process_name,
-            crowd=self.rng.random() < options.crowd_share,
+            crowd=not self.script and self.rng.random() < options.crowd_share,
             abandon=abandon,
+            role=account.role,
+            address=account.address,
         )
         STATE.journeys_started += 1
         self.email, self.token = email, token
         self.headers = {"Authorization": f"Bearer {token}"}
+        # Every request, with or without credentials, comes from the buyer's address.
+        self.base_headers = {"X-Forwarded-For": account.address} if account.address else {}
+        self.poll_factor = options.script_poll_factor if self.script else options.poll_factor
         self.seat_etag: str | None = None
         self.seats: list[dict[str, Any]] = []
         self.queue_ticket: str | None = None  # the newest one the server gave
-        if options.buyer_password and self.rng.random() < options.login_share:
+        if not self.script and options.buyer_password and self.rng.random() < options.login_share:
             self._log_in(email, options.buyer_password)
 
     def on_stop(self) -> None:
@@ -488,7 +672,7 @@ class Buyer(FastHttpUser):
         """One request. ``ok`` statuses and ``expected`` (status → allowed error codes,
         None = any) are successes; the expected ones are counted by kind. Everything else
         (5xx above all) is a failure. Returns (status, JSON body or None, headers)."""
-        headers = dict(kwargs.pop("headers", None) or {})
+        headers = {**self.base_headers, **(kwargs.pop("headers", None) or {})}
         if auth:
             headers.update(self.headers)
         label = KIND.get(name, name)
@@ -546,7 +730,7 @@ class Buyer(FastHttpUser):
             raise Outcome("error")
         cap = int(event.get("max_tickets_per_user") or 4)
         max_seats = min(cap, self.options.max_seats) if self.options.max_seats > 0 else cap
-        self.wanted = self.rng.randint(1, max(1, max_seats))
+        self.wanted = max(1, max_seats) if self.script else self.rng.randint(1, max(1, max_seats))
 
         poll_ms = self._join(base)
         if journey.abandon == "after_join":
@@ -567,13 +751,31 @@ class Buyer(FastHttpUser):
     def _join(self, base: str) -> int:
         journey = self.journey
         assert journey is not None
-        sent = time.time()
-        status, body, _ = self._call(
-            "POST", f"{base}/queue/", name=JOIN, ok=(200, 201), expected={409: ("sold_out", "sales_closed")}
-        )
-        received = time.time()
+        for _attempt in range(MAX_JOIN_ATTEMPTS):
+            extra: dict[str, Any] = {}
+            if STATE.pow_on:
+                solution = self._pow_solution(base)
+                if solution:
+                    extra["json"] = {"altcha": solution}
+            sent = time.time()
+            status, body, headers = self._call(
+                "POST", f"{base}/queue/", name=JOIN, ok=(200, 201), expected=JOIN_EXPECTED, **extra
+            )
+            received = time.time()
+            code = body.get("code") if isinstance(body, dict) else None
+            if status == 400:  # pow_required (now we know), or a solution that lapsed
+                STATE.pow_on = True
+                continue
+            if status == 429:
+                gevent.sleep(_retry_after(body, headers))
+                continue
+            break
+        else:
+            raise Outcome("join_refused")
+        if status == 403:
+            raise Outcome("removed")  # staff took this account off the line
         if status == 409:
-            raise Outcome("sold_out" if body and body.get("code") == "sold_out" else "sales_closed")
+            raise Outcome("sold_out" if code == "sold_out" else "sales_closed")
         if status not in (200, 201) or not isinstance(body, dict):
             raise Outcome("error")
         if journey.join_send is None:
@@ -581,6 +783,51 @@ class Buyer(FastHttpUser):
             journey.join_position, journey.join_state = body.get("position"), body.get("state")
         self._note_state(body, sent, received)
         return int(body.get("poll_after_ms") or DEFAULT_POLL_MS)
+
+    def _pow_solution(self, base: str) -> str | None:
+        """A solved challenge for the join (None: the event asks for none now). An honest
+        buyer takes a browser's time, however fast the solver was; a script no longer
+        than its solver."""
+        journey = self.journey
+        assert journey is not None
+        for _attempt in range(MAX_JOIN_ATTEMPTS):
+            asked = time.time()
+            status, body, headers = self._call(
+                "GET",
+                f"{base}/queue/challenge/",
+                name=CHALLENGE,
+                ok=(200,),
+                expected={409: ("pow_not_required",), 429: ("too_many_attempts",)},
+            )
+            if status == 409:
+                STATE.pow_on = False
+                return None
+            if status == 429:
+                gevent.sleep(_retry_after(body, headers))
+                continue
+            if status != 200 or not isinstance(body, dict):
+                raise Outcome("error")
+            received = time.time()
+            solved = pow_solver().solve(body, urgent=self.script)
+            solver_ms = (time.time() - received) * 1000
+            if "payload" not in solved:
+                STATE.count("unexpected pow solver error")
+                raise Outcome("error")
+            # The client's own time for the counter it had to find (at the nominal
+            # difficulty: x --pow-scale): a browser's, or the Python library's at full speed.
+            counter = solved["counter"] * max(1, self.options.pow_scale)
+            if self.script:
+                modelled = counter * float(solved["library_s_per_counter"])
+            else:
+                low, high = _think_range(self.options.pow_browser_seconds)
+                modelled = counter / POW_REFERENCE_COUNTER * self.rng.uniform(low, high)
+            gevent.sleep(max(0.0, received + modelled - time.time()))
+            if journey.pow_ms is None:
+                journey.pow_ms = round((time.time() - asked) * 1000, 1)
+                journey.pow_solver_ms = round(solver_ms, 1)
+                journey.pow_counter = solved["counter"]
+            return str(solved["payload"])
+        raise Outcome("join_refused")
 
     def _note_state(self, body: dict[str, Any], sent: float, received: float) -> None:
         """Keeps the newest queue ticket and the buyer's timeline (for the order check)."""
@@ -626,7 +873,7 @@ class Buyer(FastHttpUser):
         if journey.first_active_recv is not None and journey.rejoins == 0:
             return
         while True:
-            gevent.sleep(max(poll_ms * self.options.poll_factor, 100) / 1000)
+            gevent.sleep(max(poll_ms * self.poll_factor, 100) / 1000)
             status, body, sent, received = self._poll(base)
             if status == 404:
                 # Our place is gone (a pass that lapsed while we looked away): join again.
@@ -693,11 +940,12 @@ class Buyer(FastHttpUser):
                 if full_map_waits > MAX_FULL_MAP_WAITS:
                     raise Outcome("gave_up")
                 # Everything left is held by others: some holds will lapse. Look again.
-                gevent.sleep(self.rng.uniform(2.0, 4.0))
+                gevent.sleep(self.rng.uniform(0.5, 1.0) if self.script else self.rng.uniform(2.0, 4.0))
                 avoid.clear()
                 self._read_map(base)
                 continue
-            gevent.sleep(self.rng.uniform(*_think_range(self.options.think_seconds)))
+            if not self.script:
+                gevent.sleep(self.rng.uniform(*_think_range(self.options.think_seconds)))
             tries += 1
             journey.hold_attempts += 1
             status, body, _ = self._call(

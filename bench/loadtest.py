@@ -30,8 +30,20 @@ own scraping every node and worker (``bench/prometheus_run.py``)::
     python bench/loadtest.py --multinode --users 1000 --run-time 90s
     python bench/loadtest.py --multinode --scaling 1,2,3
 
+The macro scenario (``bench/macro.py``, issue 15): ``--macro off|on|review|both|all``
+makes 5 % of the people script operators with 20 accounts each from one address and no
+think time, next to ``--users`` honest buyers on addresses of their own, with the
+defences (proof-of-work, join limits, a staff member acting on the suspicious panel)
+off, on, or on with admissions paused at the opening while the staff review (each a
+phase with an event, a system and accounts of its own); it reports the share of seats
+the scripts got and seats per operator against seats per honest buyer::
+
+    python bench/loadtest.py --macro both         # 600 honest buyers, 32 operators x 20
+    python bench/loadtest.py --macro all          # ... and the review phase
+
 Everything a run leaves is under var/loadtest/<run>/ (locust CSV and log, journey
-records, mail files, server logs, report.json; scaling.json for --scaling). A Redis
+records, mail files, server logs, report.json; scaling.json for --scaling; with
+--macro one subdirectory per phase, off/, on/, review/, and macro.json). A Redis
 Cluster, RabbitMQ vhost or MariaDB database made for the run is removed at its end.
 """
 
@@ -39,8 +51,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -54,7 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402  (needs ROOT on sys.path when run as a script)
+from bench import macro, report  # noqa: E402  (needs ROOT on sys.path when run as a script)
 from bench.cpu import CpuMeter, child_pids, profile_summary, py_spy_argv  # noqa: E402
 from bench.multinode import (  # noqa: E402
     LocustCluster,
@@ -214,8 +228,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     _event_options(parser)
     add_system_options(parser)
     add_multinode_options(parser)
+    macro.add_options(parser)
     args = parser.parse_args(argv)
     apply_preset(args)
+    if args.macro:
+        if args.scaling or args.reference:
+            parser.error("--macro runs its own shape: not with --scaling or --reference")
+        args.users = 600 if args.users == 300 else args.users
+        args.run_time = "180s" if args.run_time == "60s" else args.run_time
+        accounts = args.users + macro.operator_count(args.users, args.operator_share) * args.operator_accounts
+        args.spawn_rate = args.spawn_rate or min(100.0, max(1.0, accounts / 5))
     if args.reference:
         args.users = 3000 if args.users == 300 else args.users
         args.max_requests = args.max_requests or 300_000
@@ -241,10 +263,15 @@ def event_shape(args: argparse.Namespace) -> EventShape:
 
 
 def locust_argv(
-    args: argparse.Namespace, host: str, csv_prefix: Path, cluster: LocustCluster | None = None
+    args: argparse.Namespace,
+    host: str,
+    csv_prefix: Path,
+    cluster: LocustCluster | None = None,
+    users: int | None = None,
 ) -> list[str]:
+    """``users``: locust users when not ``--users`` (the macro scenario: every account)."""
     argv = [executable("locust"), "-f", str(ROOT / "locustfile.py"), "--headless", "--host", host,
-            "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "--csv", str(csv_prefix),
+            "-u", str(users or args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "--csv", str(csv_prefix),
             "--only-summary", "--stop-timeout", "0", "--exit-code-on-error", "0"]  # fmt: skip
     if cluster is not None and cluster.workers:
         argv += cluster.master_args()  # distributed: this process is the master
@@ -311,10 +338,12 @@ def run_sale(
     event: dict[str, Any],
     service_roots: dict[str, list[int]] | None = None,
     on_locust_done: Callable[[], object] | None = None,
+    phase: macro.Phase | None = None,
 ) -> int:
     """Locust against the running system, then the report; the exit status.
     ``service_roots``: CPU groups of the backing services (``RunServices.cpu_roots``);
-    ``on_locust_done``: called while the nodes still run (Prometheus' questions)."""
+    ``on_locust_done``: called while the nodes still run (Prometheus' questions);
+    ``phase``: a phase of the macro scenario (its users, its staff member, its figures)."""
     from bench import invariants
 
     event_id = int(event["id"])
@@ -323,9 +352,10 @@ def run_sale(
     monitor.start()
     csv_prefix = run.run_dir / "locust"
     cluster = LocustCluster(workers=args.locust_workers)
-    argv = locust_argv(args, system.url, csv_prefix, cluster)
+    users = phase.plan.accounts if phase is not None else args.users
+    argv = locust_argv(args, system.url, csv_prefix, cluster, users=users)
     print(
-        f"Locust: {args.users} users at {args.spawn_rate:g}/s for at most {args.run_time}"
+        f"Locust: {users} users at {args.spawn_rate:g}/s for at most {args.run_time}"
         + (f" or {args.max_requests} requests" if args.max_requests else "")
         + (f", master + {cluster.workers} workers" if cluster.workers else "")
         + " (stops earlier once every buyer is done)"
@@ -335,12 +365,17 @@ def run_sale(
     cpu = CpuMeter({**system.cpu_roots(), **(service_roots or {}), "driver": [os.getpid()]})
     started_at = datetime.now(tz=UTC)
     env = locust_env(args, run, event_id, buyers_file)
+    if phase is not None:
+        env.update(phase.locust_env())
+        phase.start(system.url, event_id, run.run_dir)  # the staff member, with defences on
     nodes_before = node_snapshot(system)
     locust = system.processes.start("locust", argv, env=env)
     cpu.add("locust", locust.pid)
     for pid in cluster.start_workers(system, env):
         cpu.add("locust", pid)
     elapsed = watch_locust(locust, system, cpu, event_id, parse_duration(args.run_time) + 120)
+    if phase is not None:
+        phase.stop()
     nodes = node_rows(nodes_before, node_snapshot(system), elapsed)
     cluster.stop_workers(system)
     cpu_split = cpu.split()
@@ -356,11 +391,15 @@ def run_sale(
     system.stop_celery()
     context = {"elapsed": elapsed, "started_at": started_at, "cpu_line": cpu_line, "waited": waited,
                "argv": argv, "admission": monitor.summary(), "nodes": nodes, "cpu_split": cpu_split}  # fmt: skip
-    return print_results(args, run, event, context)
+    return print_results(args, run, event, context, phase)
 
 
 def print_results(
-    args: argparse.Namespace, run: RunEnvironment, event: dict[str, Any], context: dict[str, Any]
+    args: argparse.Namespace,
+    run: RunEnvironment,
+    event: dict[str, Any],
+    context: dict[str, Any],
+    phase: macro.Phase | None = None,
 ) -> int:
     from bench import invariants
 
@@ -383,6 +422,11 @@ def print_results(
         )
     figures = sale_figures(event_id, context["started_at"])
     print("\n" + sale_line(figures))
+    macro_figures = None
+    if phase is not None:
+        macro_figures = phase.figures(event_id, run_dir)
+        phase.result = macro_figures
+        print("\n" + "\n".join(macro.figure_lines(macro_figures)))
     targets, target_lines = report.locust_targets(rows)
     print("\n" + "\n".join(target_lines))
     print(f"\n{context['cpu_line']}")
@@ -407,21 +451,29 @@ def print_results(
         {"run": run.run_id, "args": vars(args), "event": event, "locust_seconds": round(context["elapsed"], 1),
          "locust_argv": context["argv"], "stats": rows, "outcomes": outcomes, "sale": figures, "targets": targets,
          "cpu": context["cpu_line"], "cpu_split": context.get("cpu_split"), "nodes": context.get("nodes"),
-         "invariants": [vars(c) for c in checks]},
+         "macro": macro_figures, "invariants": [vars(c) for c in checks]},
     )  # fmt: skip
     print(f"\n{'BROKEN: ' + ', '.join(c.name for c in failed) if failed else 'All invariants hold.'}")
     print(f"Files: {run_dir.relative_to(ROOT)}/ (report.json, locust_*.csv, *.log, journeys/, mail/)")
     return 1 if failed else 0
 
 
-def prepare(args: argparse.Namespace, run: RunEnvironment) -> dict[str, Any]:
+def prepare(
+    args: argparse.Namespace, run: RunEnvironment, phase: macro.Phase | None = None
+) -> dict[str, Any]:
     """The event and its buyers (before the system starts: its first tick finds them)."""
     event = create_event(run, event_shape(args), title=f"Rehearsal {run.run_id}")
-    create_buyers(run, args.buyers)
+    if phase is not None:
+        phase.prepare(run, event)
+    else:
+        create_buyers(run, args.buyers)
+    accounts = phase.plan.accounts if phase is not None else args.buyers
     print(
         f"Event {event['id']}: {event['seats_total']} seats ({event['layout']}), capacity {args.capacity}, "
-        f"hold {args.hold_seconds} s, pass {args.pass_seconds} s; {args.buyers} buyer accounts"
+        f"hold {args.hold_seconds} s, pass {args.pass_seconds} s; {accounts} buyer accounts"
     )
+    if phase is not None:
+        print(phase.describe())
     return event
 
 
@@ -439,13 +491,18 @@ def raise_interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def rehearse(args: argparse.Namespace, run: RunEnvironment, services: RunServices) -> int:
+def rehearse(
+    args: argparse.Namespace, run: RunEnvironment, services: RunServices, phase: macro.Phase | None = None
+) -> int:
     """One rehearsal against the system started for it; the exit status."""
-    system = System(system_config(args), run)
+    config = system_config(args)
+    if phase is not None:
+        config.extra_env.update(phase.system_env(config.front))
+    system = System(config, run)
     prometheus = None
     event: dict[str, Any] | None = None
     try:
-        event = prepare(args, run)
+        event = prepare(args, run, phase)
         system.start()
         system.wait_for_admission(int(event["id"]))
         print(f"System up: {system.describe()}")
@@ -458,7 +515,7 @@ def rehearse(args: argparse.Namespace, run: RunEnvironment, services: RunService
         if prometheus is not None:
             roots["prometheus"] = [prometheus.pid] if prometheus.pid else []
             ask = lambda: prometheus.report(run.run_dir)  # noqa: E731 (a one-line hook)
-        return run_sale(args, run, system, event, roots, on_locust_done=ask)
+        return run_sale(args, run, system, event, roots, on_locust_done=ask, phase=phase)
     finally:
         if prometheus is not None:
             prometheus.stop()
@@ -468,6 +525,43 @@ def rehearse(args: argparse.Namespace, run: RunEnvironment, services: RunService
                 unpublish(int(event["id"]))
             with contextlib.suppress(Exception):
                 cleanup_redis(run)
+
+
+def run_macro(args: argparse.Namespace, run: RunEnvironment, services: RunServices) -> int:
+    """The macro scenario: one rehearsal per mode (off, then on), each with an event, a
+    system and accounts of its own, in ``<run>/off/`` and ``<run>/on/``; then the two
+    side by side (also in ``<run>/macro.json``)."""
+    modes = args.macro
+    if args.macro_seed is None:  # one order of arrival for every phase: same people, same order
+        args.macro_seed = random.randrange(1 << 31)
+    print(f"Macro scenario: phases {', '.join(modes)}; order of arrival --macro-seed {args.macro_seed}")
+    results: dict[str, dict[str, Any]] = {}
+    status = 0
+    for mode in modes:
+        phase_dir = run.run_dir / mode
+        (phase_dir / "journeys").mkdir(parents=True, exist_ok=True)
+        (phase_dir / "mail").mkdir(parents=True, exist_ok=True)
+        # The same key prefixes (this process read them at setup) and broker database;
+        # files, mails and account names of the phase's own.
+        phase_run = dataclasses.replace(
+            run,
+            run_id=f"{run.run_id}-{mode}",
+            run_dir=phase_dir,
+            env={**run.env, "EMAIL_FILE_PATH": str(phase_dir / "mail")},
+        )
+        print(f"\n=== Macro scenario, defences {mode.upper()} ({phase_dir.relative_to(ROOT)}/) ===")
+        phase = macro.Phase.from_args(args, mode)
+        status = max(status, rehearse(args, phase_run, services, phase))
+        if phase.result is not None:
+            results[mode] = phase.result
+    if results:
+        print("\n=== Macro scenario: script operators vs honest buyers ===")
+        print("\n".join(macro.comparison_lines(results)))
+        report.write_json(
+            run.run_dir / "macro.json", {"run": run.run_id, "args": vars(args), "results": results}
+        )
+        print(f"Files: {run.run_dir.relative_to(ROOT)}/ (macro.json, {', '.join(m + '/' for m in modes)})")
+    return status
 
 
 def main() -> int:
@@ -487,6 +581,8 @@ def main() -> int:
             from bench.scaling import run_scaling
 
             return run_scaling(args, run, services)
+        if args.macro:
+            return run_macro(args, run, services)
         return rehearse(args, run, services)
     except KeyboardInterrupt:
         print("\nInterrupted: stopping everything this run started…")

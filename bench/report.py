@@ -71,13 +71,18 @@ def locust_table(rows: list[dict[str, str]]) -> str:
             [name, int(row["Request Count"]), int(row["Failure Count"]), f"{float(row['Requests/s']):.0f}",
              row["50%"], row["95%"], row["99%"]]
         )  # fmt: skip
-    return table(["endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"], body)
+    # The endpoint column fits the longest name (GET …/queue/challenge/ is 37 characters).
+    width = max([34, *(len(str(row[0])) + 2 for row in body)])
+    return table(
+        ["endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"], body, first_width=width
+    )
 
 
 def locust_targets(rows: list[dict[str, str]]) -> tuple[dict[str, float], list[str]]:
     """The two targets read from locust's aggregated and status-poll rows."""
     aggregated = next((row for row in rows if row["Name"] == "Aggregated"), None)
-    status_row = next((row for row in rows if row["Name"].startswith("GET /api/events/[id]/queue/")), None)
+    # Exactly the status poll (not GET …/queue/challenge/ or …/queue/cursor/).
+    status_row = next((row for row in rows if row["Name"] == "GET /api/events/[id]/queue/"), None)
     targets: dict[str, float] = {}
     lines = []
     if aggregated:
