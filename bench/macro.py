@@ -43,7 +43,8 @@ reaches; it is also what records which accounts joined from which address, the
 suspicious panel's input: with it at 0 the panel lists no address), and a staff member
 (``StaffWatch``) who reads ``GET /api/staff/events/ID/suspicious/`` every
 ``--staff-interval`` seconds and takes every account of an address or device listed
-there (5 or more accounts) off the line with ``POST /api/staff/events/ID/queue/remove/``,
+there (5 or more accounts) off the line with ``POST /api/staff/events/ID/queue/remove/``
+(all the accounts of one address or device in one request),
 one request at a time. An office behind one address would be taken off too: the honest
 buyers here all have addresses of their own, so the figures count the honest accounts
 removed but cannot show that risk. ``review``: the same, and the staff pause admissions
@@ -404,17 +405,23 @@ class StaffWatch(threading.Thread):
         self.listed_max = max(self.listed_max, len(found.get("shared_addresses") or []))
         for kind in ("shared_addresses", "shared_devices"):
             for group in found.get(kind) or []:
-                for account in group.get("accounts") or []:
-                    if account.get("removed") or account["id"] in self.removed:
-                        continue
-                    answer = self._request(
-                        "POST",
-                        f"/api/staff/events/{self.event_id}/queue/remove/",
-                        {
-                            "user_id": account["id"],
-                            "reason": f"{len(group['accounts'])} accounts from one {kind}",
-                        },
-                    )
+                accounts = [
+                    account
+                    for account in group.get("accounts") or []
+                    if not account.get("removed") and account["id"] not in self.removed
+                ]
+                if not accounts:
+                    continue
+                # Every account of the address or device in one request.
+                answer = self._request(
+                    "POST",
+                    f"/api/staff/events/{self.event_id}/queue/remove/",
+                    {
+                        "user_ids": [account["id"] for account in accounts],
+                        "reason": f"{len(group['accounts'])} accounts from one {kind}",
+                    },
+                )
+                for account in accounts:
                     record = {
                         "t": round(time.time() - self.started_at, 2), "user_id": account["id"],
                         "email": account.get("email"), "source": group.get("source"), "kind": kind,

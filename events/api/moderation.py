@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.contrib.auth import get_user_model
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.models import Event
-from events.services.moderation import account_block, queue_entry_remove, suspicious_get
+from events.services.moderation import account_block, queue_entries_remove, suspicious_get
 from ticketing.errors import DomainError
 
 
@@ -27,6 +28,27 @@ class ModerationInputSerializer(serializers.Serializer):
 
     user_id = serializers.IntegerField(min_value=1)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class RemovalInputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "QueueRemovalInput"
+
+    user_id = serializers.IntegerField(min_value=1, required=False)
+    user_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=1000,
+        help_text="Several buyers at once (e.g. every account of one address).",
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    def validate(self, attrs: dict) -> dict:
+        ids = ([attrs["user_id"]] if "user_id" in attrs else []) + attrs.get("user_ids", [])
+        if not ids:
+            raise serializers.ValidationError(_("Give user_id or user_ids."))
+        attrs["ids"] = sorted(set(ids))
+        return attrs
 
 
 def _target(serializer: ModerationInputSerializer) -> object:
@@ -57,27 +79,33 @@ class SuspiciousApi(APIView):
 
 
 class QueueRemoveApi(APIView):
-    """Takes a buyer off this event's line for good (a later join: 403 removed_from_queue)."""
+    """Takes buyers off this event's line for good (a later join: 403 removed_from_queue)."""
 
     permission_classes = [IsAdminUser]
 
     @extend_schema(
         operation_id="staff_queue_remove",
-        request=ModerationInputSerializer,
+        request=RemovalInputSerializer,
         responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{user_id, was_in_line}`"),
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{user_ids, removed, was_in_line}`"),
             404: None,
         },
     )
     def post(self, request: Request, event_id: int) -> Response:
-        serializer = ModerationInputSerializer(data=request.data)
+        serializer = RemovalInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         event = get_object_or_404(Event, pk=event_id)
-        user = _target(serializer)
-        was_in = queue_entry_remove(
-            event=event, user_id=user.pk, by=request.user, reason=serializer.validated_data.get("reason", "")
+        ids = serializer.validated_data["ids"]
+        known = sorted(get_user_model().objects.filter(pk__in=ids).values_list("pk", flat=True))
+        if not known:
+            raise Http404
+        in_line = queue_entries_remove(
+            event=event, user_ids=known, by=request.user, reason=serializer.validated_data.get("reason", "")
         )
-        return Response({"user_id": user.pk, "was_in_line": was_in})
+        body = {"user_ids": known, "removed": len(known), "was_in_line": in_line}
+        if "user_id" in serializer.validated_data and len(ids) == 1:
+            body |= {"user_id": known[0], "was_in_line": in_line > 0}
+        return Response(body)
 
 
 class AccountBlockApi(APIView):

@@ -1,7 +1,8 @@
 """Staff against macros: who looks suspicious in a waiting room, and taking a buyer off
 the line or blocking an account (both audited in ``QueueModeration``).
 
-A removed buyer is in the event's blocked set, which the join script checks: they never
+A removed buyer is in the event's blocked set (all the accounts of one address can go
+in one step), which the join script checks: they never
 get back in line, so never get a pass. Blocking an account also deactivates it, ends its
 sessions' refresh tokens, and removes it from every line of an event still on sale.
 """
@@ -33,17 +34,27 @@ SHARED_SOURCE_MIN_ACCOUNTS = 5
 # Accounts made this long before the opening (or after it) count as new.
 NEW_ACCOUNT_MINUTES = 60
 LISTED = 50
+# How many of the busiest devices or addresses are looked at to find LISTED open ones.
+SOURCES_SCANNED = 500
 
 
-def queue_entry_remove(*, event: Event, user_id: int, by: User, reason: str = "") -> bool:
-    """Takes the buyer off the event's line for good (holds released); True if they were
-    in line or admitted."""
+def queue_entries_remove(*, event: Event, user_ids: list[int], by: User, reason: str = "") -> int:
+    """Takes the buyers off the event's line for good, in one step (all the accounts of
+    one address at once); holds released; one audit row each. Returns how many were in
+    line or admitted."""
+    user_ids = sorted(set(user_ids))
     with transaction.atomic():
-        QueueModeration.objects.create(
-            event=event, user_id=user_id, action=QueueModeration.Action.REMOVED, reason=reason, by=by
+        QueueModeration.objects.bulk_create(
+            [
+                QueueModeration(
+                    event=event, user_id=user_id, action=QueueModeration.Action.REMOVED, reason=reason, by=by
+                )
+                for user_id in user_ids
+            ]
         )
-        was_in = line_remove(event_id=event.pk, user_ids=[user_id]) > 0
-    holds_release(event_id=event.pk, user_id=user_id)
+        was_in = line_remove(event_id=event.pk, user_ids=user_ids) if user_ids else 0
+    for user_id in user_ids:
+        holds_release(event_id=event.pk, user_id=user_id)
     return was_in
 
 
@@ -94,17 +105,26 @@ def _suspects(event: Event, user_ids: list[int]) -> list[Suspect]:
     ]
 
 
+def _open_groups(event: Event, kind: str) -> list[dict[str, Any]]:
+    """The devices or addresses with enough accounts that staff have not dealt with yet
+    (an account removed from this line or blocked no longer counts), most first."""
+    groups = []
+    for found in shared_sources(
+        event_id=event.pk, kind=kind, min_accounts=SHARED_SOURCE_MIN_ACCOUNTS, limit=SOURCES_SCANNED
+    ):
+        suspects = _suspects(event, found.accounts)
+        if sum(1 for s in suspects if s.is_active and not s.removed) >= SHARED_SOURCE_MIN_ACCOUNTS:
+            groups.append({"source": found.source, "accounts": suspects[:LISTED]})
+        if len(groups) == LISTED:
+            break
+    return groups
+
+
 def suspicious_get(*, event: Event) -> dict[str, Any]:
     """What the staff's "suspicious" panel shows: addresses and devices many accounts
     tried to join from, joins whose proof-of-work came back faster than honest devices
     manage, and accounts made shortly before the opening that are in line."""
-    shared = {
-        kind: [
-            {"source": found.source, "accounts": _suspects(event, found.accounts[:LISTED])}
-            for found in shared_sources(event_id=event.pk, kind=kind, min_accounts=SHARED_SOURCE_MIN_ACCOUNTS)
-        ]
-        for kind in ("address", "device")
-    }
+    shared = {kind: _open_groups(event, kind) for kind in ("address", "device")}
     fast = fast_joins(event_id=event.pk, limit=LISTED)
     solve_ms = dict(fast)
     new_ids = list(

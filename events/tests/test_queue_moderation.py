@@ -143,3 +143,43 @@ def test_a_join_solved_faster_than_honest_devices_is_listed(
 
     assert [row["suspect"]["id"] for row in panel["fast_joins"]] == [auth_client.user.pk]
     assert panel["fast_joins"][0]["solve_ms"] < 10_000
+
+
+def test_all_accounts_of_an_address_go_in_one_step_and_leave_the_panel(
+    client: Client, staff_user: Any, user_factory: Any, on_sale_event: Event
+) -> None:
+    scripts = [user_factory() for _ in range(6)]
+    for user in scripts:
+        make_auth_client(user).post(queue_url(on_sale_event), REMOTE_ADDR="203.0.113.9")
+    client.force_login(staff_user)
+    page = client.get(f"/staff/events/{on_sale_event.pk}/rush/").content.decode()
+    assert "Remove all these accounts from the line" in page
+
+    response = client.post(
+        f"/staff/events/{on_sale_event.pk}/queue/remove/", {"user_id": [u.pk for u in scripts]}, follow=True
+    )
+    panel = make_auth_client(staff_user).get(f"/api/staff/events/{on_sale_event.pk}/suspicious/").json()
+
+    assert "6 accounts were taken off the waiting line." in response.content.decode()
+    assert QueueModeration.objects.filter(action="removed").count() == 6
+    assert panel["shared_addresses"] == []  # dealt with: no longer listed
+    for user in scripts:
+        assert make_auth_client(user).post(queue_url(on_sale_event)).json()["code"] == "removed_from_queue"
+
+
+def test_the_api_removes_several_at_once(staff_user: Any, user_factory: Any, on_sale_event: Event) -> None:
+    users = [user_factory() for _ in range(3)]
+    for user in users:
+        make_auth_client(user).post(queue_url(on_sale_event))
+
+    answer = make_auth_client(staff_user).post(
+        f"/api/staff/events/{on_sale_event.pk}/queue/remove/",
+        {"user_ids": [u.pk for u in users], "reason": "one address"},
+        format="json",
+    )
+    empty = make_auth_client(staff_user).post(
+        f"/api/staff/events/{on_sale_event.pk}/queue/remove/", {}, format="json"
+    )
+
+    assert answer.json() == {"user_ids": sorted(u.pk for u in users), "removed": 3, "was_in_line": 3}
+    assert empty.status_code == 400

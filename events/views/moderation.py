@@ -7,13 +7,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from events.models import Event
-from events.services.moderation import account_block, queue_entry_remove
+from events.services.moderation import account_block, queue_entries_remove
 
 REASON_MAX = 200
 
@@ -26,11 +26,22 @@ def _back(event_id: int) -> HttpResponse:
 @require_POST
 def queue_remove(request: HttpRequest, event_id: int) -> HttpResponse:
     event = get_object_or_404(Event, pk=event_id)
-    user = get_object_or_404(get_user_model(), pk=request.POST.get("user_id") or 0)
-    queue_entry_remove(
-        event=event, user_id=user.pk, by=request.user, reason=request.POST.get("reason", "")[:REASON_MAX]
+    wanted = [int(value) for value in request.POST.getlist("user_id") if value.isdigit()]
+    users = list(get_user_model().objects.filter(pk__in=wanted).order_by("pk"))
+    if not users:
+        raise Http404
+    queue_entries_remove(
+        event=event,
+        user_ids=[user.pk for user in users],
+        by=request.user,
+        reason=request.POST.get("reason", "")[:REASON_MAX],
     )
-    messages.success(request, _("%(email)s was taken off the waiting line.") % {"email": user.email})
+    if len(users) == 1:
+        messages.success(request, _("%(email)s was taken off the waiting line.") % {"email": users[0].email})
+    else:
+        messages.success(
+            request, _("%(count)d accounts were taken off the waiting line.") % {"count": len(users)}
+        )
     return _back(event.pk)
 
 
