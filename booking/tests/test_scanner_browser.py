@@ -36,6 +36,7 @@ from ticketing.tests.browser import (
     FOLLOW_MS,
     PHONE,
     browser_required,
+    log_in,
     playwright_session,
     screenshot_folder,
 )
@@ -45,7 +46,6 @@ expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"  # user_factory's
 GATE = "North 1"
 LOCALES = {"en": "en-GB", "ko": "ko-KR"}
 # What the page says, per language (the assertions read the words a door steward reads).
@@ -128,9 +128,7 @@ def open_scanner(live_server: Any) -> Iterator[Callable[..., Any]]:
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"/staff/events/{event.pk}/scan/")
         expect(page).to_have_url(re.compile(r"/accounts/login/\?next="))
-        page.locator("#id_username").fill(user.email)
-        page.locator("#id_password").fill(PASSWORD)
-        page.locator("main form button[type=submit]").click()
+        log_in(page, user.email)
         expect(page).to_have_url(re.compile(rf"/staff/events/{event.pk}/scan/$"))
         wait_ready(page)
         return page

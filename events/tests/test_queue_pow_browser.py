@@ -31,14 +31,21 @@ from ticketing.local_cache import local_cache
 
 # The Chromium, its flags and the phone size of the other browser tests (importing them
 # also skips this module when Chromium or Playwright is missing).
-from ticketing.tests.browser import FOLLOW_MS, PHONE, browser_required, chromium_browser, screenshot_folder
+from ticketing.tests.browser import (
+    FOLLOW_MS,
+    PHONE,
+    browser_required,
+    chromium_browser,
+    log_in,
+    screenshot_folder,
+    watch_errors,
+)
 
 sync_api = browser_required()
 expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"  # user_factory's
 DIFFICULTY = 20_000
 CHALLENGE_URL = re.compile(r"/api/events/\d+/queue/challenge/")
 LOCALES = {"en": "en-GB", "ko": "ko-KR"}
@@ -121,19 +128,9 @@ def open_room(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
         context.set_default_timeout(FOLLOW_MS)
         contexts.append(context)
         page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: (
-                errors.append(message.text)
-                if message.type == "error" and "Content Security Policy" in message.text
-                else None
-            ),
-        )
+        watch_errors(page, errors)
         page.goto(f"/accounts/login/?next=/events/{event.pk}/")
-        page.locator("#id_username").fill(user.email)
-        page.locator("#id_password").fill(PASSWORD)
-        page.locator("main form button[type=submit]").click()
+        log_in(page, user.email)
         expect(page).to_have_url(re.compile(rf"/events/{event.pk}/$"))
         held = Held(page) if hold else None
         if route is not None:

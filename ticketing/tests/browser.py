@@ -33,6 +33,30 @@ PHONE = {"width": 390, "height": 844}
 FOLLOW_MS = 10_000
 
 
+# The password conftest's ``user_factory`` gives every user it makes.
+TEST_PASSWORD = "correct horse battery staple"
+
+
+def watch_errors(page: Any, errors: list[str]) -> None:
+    """Collects the page's JavaScript errors and Content-Security-Policy violations."""
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
+
+
+def log_in(page: Any, email: str, *, password: str = TEST_PASSWORD) -> None:
+    """Fills in and sends the site's log-in form the page is showing."""
+    page.locator("#id_username").fill(email)
+    page.locator("#id_password").fill(password)
+    page.locator("main form button[type=submit]").click()
+
+
 def screenshot_folder() -> Path:
     """``docs/screenshots/tmp/`` (ignored by git), or ``docs/screenshots/`` itself with
     ``UPDATE_SCREENSHOTS=1`` (the pictures docs/SCREENSHOTS.md shows)."""
