@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from booking.models import Booking, BookingStatus, CheckInLog, Ticket
+from booking.models import Booking, BookingStatus, CheckInLog, Ticket, WaitingListEntry, WaitingListOffer
 from booking.services import booking_cancel
 from ticketing.errors import DomainError, ServiceUnavailable
 
@@ -114,4 +114,44 @@ class CheckInLogAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: CheckInLog | None = None) -> bool:
+        return False
+
+
+@admin.register(WaitingListEntry)
+class WaitingListEntryAdmin(admin.ModelAdmin):
+    """The waiting lists, read-only: entries change through booking.waiting_list only (staff
+    remove one and pause a list on the rush dashboard)."""
+
+    list_display = ("event", "user", "party_size", "state", "joined_at", "passed_over", "removed_by")
+    list_filter = ("state", "event")
+    search_fields = ("user__email", "event__title")
+    list_select_related = ("event", "user", "removed_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: WaitingListEntry | None = None) -> bool:
+        return False
+
+
+@admin.register(WaitingListOffer)
+class WaitingListOfferAdmin(admin.ModelAdmin):
+    list_display = (
+        "event",
+        "entry",
+        "seat_ids",
+        "together",
+        "state",
+        "created_at",
+        "expires_at",
+        "closed_at",
+    )
+    list_filter = ("state", "event")
+    search_fields = ("entry__user__email", "event__title")
+    list_select_related = ("event", "entry")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: WaitingListOffer | None = None) -> bool:
         return False

@@ -1,8 +1,10 @@
-"""Ticket and cancellation e-mails (django-templated-mail), sent at most once each.
+"""Ticket, cancellation and waiting-list e-mails (django-templated-mail), sent at most
+once each.
 
-The senders run inside the Celery tasks of ``booking.tasks``. Each locks the booking
-row, skips a booking already mailed (a broker may deliver a task twice), sends, and
-records the time, all in one transaction: a redelivered task never sends a second mail.
+The senders run inside the Celery tasks of ``booking.tasks``. Each locks the booking (or
+waiting-list offer) row, skips one already mailed (a broker may deliver a task twice),
+sends, and records the time, all in one transaction: a redelivered task never sends a
+second mail.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from templated_mail.mail import BaseEmailMessage
 
-from booking.models import Booking, BookingStatus
+from booking.models import Booking, BookingStatus, WaitingListOffer, WaitingListOfferState
 from booking.qr import qr_png
-from booking.selectors import booking_get
+from booking.selectors import booking_get, seats_in_seat_order
 from booking.ticket_signing import qr_payload
 
 
@@ -131,4 +133,92 @@ def cancellation_email_send(*, booking_id: int) -> bool:
         sent_field="cancellation_emailed_at",
         status=BookingStatus.CANCELLED,
         message_class=CancellationEmail,
+    )
+
+
+# --- Waiting list -----------------------------------------------------------------------
+
+
+class WaitingListOfferEmail(_BookingEmail):
+    """Seats offered to a buyer on the waiting list: which seats (and whether they are
+    side by side), the deadline, and the page with the Accept and Decline buttons."""
+
+    template_name = "email/waiting_list_offer.html"
+
+    def __init__(self, *, offer: WaitingListOffer, **kwargs: Any) -> None:
+        event = offer.event
+        context = {
+            "offer": offer,
+            "event": event,
+            "seats": seats_in_seat_order(event_id=event.pk, seat_ids=list(offer.seat_ids)),
+            "party_size": len(offer.seat_ids),
+            "together": offer.together,
+            "expires_at": offer.expires_at,
+            "buyer_name": offer.entry.user.name,
+            "waiting_list_url": _absolute(reverse("booking:waiting_list", args=[event.pk])),
+        }
+        super().__init__(context=context, **kwargs)
+
+
+class WaitingListExpiredEmail(_BookingEmail):
+    """The offer ran out: its seats went to the next person on the list."""
+
+    template_name = "email/waiting_list_expired.html"
+
+    def __init__(self, *, offer: WaitingListOffer, **kwargs: Any) -> None:
+        event = offer.event
+        context = {
+            "offer": offer,
+            "event": event,
+            "expires_at": offer.expires_at,
+            "buyer_name": offer.entry.user.name,
+            "event_url": _absolute(reverse("events:detail", args=[event.pk])),
+        }
+        super().__init__(context=context, **kwargs)
+
+
+def _offer_send_once(
+    *, offer_id: int, sent_field: str, state: str, message_class: type[BaseEmailMessage]
+) -> bool:
+    """Sends one mail of a waiting-list offer at most once, as ``_send_once`` does for a
+    booking: the row lock makes a redelivered or concurrent task wait, and the
+    ``sent_field`` timestamp tells it the mail went out. An offer no longer in ``state``
+    (accepted or declined before the mail task ran) gets no mail."""
+    with transaction.atomic():
+        # Lock the bare row (no joins: MariaDB has no FOR UPDATE OF).
+        row = (
+            WaitingListOffer.objects.select_for_update()
+            .filter(pk=offer_id)
+            .only("pk", sent_field, "state")
+            .first()
+        )
+        if row is None or getattr(row, sent_field) is not None or row.state != state:
+            return False
+        offer = WaitingListOffer.objects.select_related("event", "entry__user").get(pk=offer_id)
+        # In the language the buyer used when joining the list; dates in the site's zone.
+        with translation.override(offer.entry.language or settings.LANGUAGE_CODE):
+            message_class(offer=offer).send(to=[offer.entry.user.email])
+        WaitingListOffer.objects.filter(pk=offer_id).update(**{sent_field: timezone.now()})
+    return True
+
+
+def waiting_list_offer_email_send(*, offer_id: int) -> bool:
+    """Sends the mail of a waiting-list offer once, while the offer is out. Returns
+    whether a mail went out."""
+    return _offer_send_once(
+        offer_id=offer_id,
+        sent_field="emailed_at",
+        state=WaitingListOfferState.OUT,
+        message_class=WaitingListOfferEmail,
+    )
+
+
+def waiting_list_expired_email_send(*, offer_id: int) -> bool:
+    """Sends the "your offer ran out" mail of an expired offer once. Returns whether a
+    mail went out."""
+    return _offer_send_once(
+        offer_id=offer_id,
+        sent_field="expiry_emailed_at",
+        state=WaitingListOfferState.EXPIRED,
+        message_class=WaitingListExpiredEmail,
     )

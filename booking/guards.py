@@ -12,6 +12,11 @@ While the holds are intact either guard alone keeps a seat to one live booking; 
 Redis lost or duplicated holds (a wipe, a failover, a hold lapsing mid-confirm) only
 ``seats_sell`` stands (DESIGN.md step 4).
 
+On the waiting list there is one: ``seats_offer``, the conditional ``UPDATE ... SET
+status = 'offered' WHERE status = 'available'`` that makes a seat go to at most one offer,
+never while it is sold, and keeps the regular sale's ``seats_sell`` off it while the
+offer is out (booking.waiting_list).
+
 At the door there is one: ``ticket_admit``, the conditional ``UPDATE ... WHERE
 checked_in_at IS NULL`` that makes exactly one of many gates scanning a ticket at once the
 first entry (booking.checkins).
@@ -67,6 +72,15 @@ def seats_sell(*, event_id: int, seat_ids: list[int]) -> int:
     takes are what make a concurrent transaction wait and then match nothing."""
     return Seat.objects.filter(event_id=event_id, pk__in=seat_ids, status=SeatStatus.AVAILABLE).update(
         status=SeatStatus.SOLD
+    )
+
+
+def seats_offer(*, event_id: int, seat_ids: list[int]) -> int:
+    """Marks the seats offered if they are still available; returns how many rows changed.
+    Fewer than ``len(seat_ids)`` means a seat is sold or out on another offer: the caller
+    must roll back. Runs inside the offer's ``transaction.atomic``."""
+    return Seat.objects.filter(event_id=event_id, pk__in=seat_ids, status=SeatStatus.AVAILABLE).update(
+        status=SeatStatus.OFFERED
     )
 
 

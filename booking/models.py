@@ -98,3 +98,86 @@ class CheckInLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id} {self.outcome} {self.gate}"
+
+
+class WaitingListState(models.TextChoices):
+    WAITING = "waiting", _("Waiting")
+    OFFERED = "offered", _("Offer out")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    EXPIRED = "expired", _("Offer expired")
+    LEFT = "left", _("Left")
+    REMOVED = "removed", _("Removed by staff")
+
+
+class WaitingListEntry(models.Model):
+    """One buyer's place on a sold-out event's waiting list (booking.waiting_list).
+
+    One row per buyer and event: leaving and joining again reuses it and moves the buyer
+    to the back (``joined_at``). The line is ``state = waiting`` ordered by
+    (``joined_at``, ``id``)."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="waiting_list")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    party_size = models.PositiveSmallIntegerField(_("party size"))
+    state = models.CharField(
+        _("state"), max_length=10, choices=WaitingListState.choices, default=WaitingListState.WAITING
+    )
+    joined_at = models.DateTimeField(_("joined at"))
+    # Served past once by a smaller party (the gathering rule): never passed again.
+    passed_over = models.BooleanField(_("passed over"), default=False)
+    # Declined seats that were apart and kept the place: only seats together from now on.
+    together_only = models.BooleanField(_("seats together only"), default=False)
+    language = models.CharField(_("language"), max_length=10, default="en")
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        verbose_name = _("waiting-list entry")
+        verbose_name_plural = _("waiting-list entries")
+        constraints = [
+            models.UniqueConstraint(fields=["event", "user"], name="waitinglist_one_entry_per_buyer")
+        ]
+        indexes = [models.Index(fields=["event", "state", "joined_at"], name="waitinglist_line")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}/{self.user_id} ({self.party_size}, {self.state})"
+
+
+class WaitingListOfferState(models.TextChoices):
+    OUT = "out", _("Out")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    EXPIRED = "expired", _("Expired")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class WaitingListOffer(models.Model):
+    """Seats offered exclusively to one entry until ``expires_at``. While it is out its
+    seats are ``offered`` in the database (``booking.guards.seats_offer``), so neither a
+    second offer nor the regular sale can take them."""
+
+    entry = models.ForeignKey(WaitingListEntry, on_delete=models.CASCADE, related_name="offers")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    seat_ids = models.JSONField(_("seats"))
+    together = models.BooleanField(_("seats together"), default=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=WaitingListOfferState.choices, default=WaitingListOfferState.OUT
+    )
+    created_at = models.DateTimeField(_("offered at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    expiry_emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("waiting-list offer")
+        verbose_name_plural = _("waiting-list offers")
+        indexes = [models.Index(fields=["event", "state", "expires_at"], name="waitinglist_offers_out")]
+
+    def __str__(self) -> str:
+        return f"offer {self.pk} to {self.entry_id} ({self.state})"

@@ -27,3 +27,15 @@ def queue_cancellation_email(sender: Any, booking_id: int, **kwargs: Any) -> Non
     from booking.tasks import send_cancellation_email
 
     transaction.on_commit(lambda: send_cancellation_email.delay(booking_id), robust=True)
+
+
+@receiver(booking_cancelled, dispatch_uid="booking_offer_returned_seats")
+def offer_returned_seats(sender: Any, booking_id: int, **kwargs: Any) -> None:
+    """Seats of a cancelled booking go to the event's waiting list first (if anyone waits)."""
+    from booking.models import Booking
+    from booking.tasks import waiting_list_tick_task
+    from booking.waiting_list import waiting_list_has_waiters
+
+    event_id = Booking.objects.filter(pk=booking_id).values_list("event_id", flat=True).first()
+    if event_id is not None and waiting_list_has_waiters(event_id):
+        transaction.on_commit(lambda: waiting_list_tick_task.delay(event_id), robust=True)

@@ -376,12 +376,14 @@ def booking_cancel(*, booking: Booking, by_user: User) -> Booking:
             locked.cancelled_at = timezone.now()
             locked.cancelled_by_id = by_user.pk
             locked.save(update_fields=["status", "cancelled_at", "cancelled_by"])
-            booking_cancelled.send(sender=Booking, booking_id=locked.pk)
             event_id = locked.event_id
             transaction.on_commit(
                 lambda: seatmap_mark(event_id=event_id, seat_ids=seat_ids, status=AVAILABLE), robust=True
             )
             transaction.on_commit(lambda: invalidate_availability(event_id), robust=True)
+            # After the map is marked: a receiver's work (the waiting list taking the seats)
+            # runs on commit too, in order, and must see them free.
+            booking_cancelled.send(sender=Booking, booking_id=locked.pk)
         return locked
 
     return _with_transaction_retries(attempt, what="booking_cancel")

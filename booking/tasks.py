@@ -59,3 +59,41 @@ def requeue_unsent_emails() -> int:
     if count:
         logger.warning("re-queued %d unsent booking e-mails", count)
     return count
+
+
+@shared_task(name="booking.tasks.send_waiting_list_offer_email", **MAIL_TASK_OPTIONS)
+def send_waiting_list_offer_email(offer_id: int) -> bool:
+    from booking.emails import waiting_list_offer_email_send
+
+    return waiting_list_offer_email_send(offer_id=offer_id)
+
+
+@shared_task(name="booking.tasks.send_waiting_list_expired_email", **MAIL_TASK_OPTIONS)
+def send_waiting_list_expired_email(offer_id: int) -> bool:
+    from booking.emails import waiting_list_expired_email_send
+
+    return waiting_list_expired_email_send(offer_id=offer_id)
+
+
+@shared_task(name="booking.tasks.waiting_list_tick", ignore_result=True)
+def waiting_list_tick_task(event_id: int, returned_seat_ids: list[int] | None = None) -> None:
+    """One event's waiting-list tick, right after a change that returned seats."""
+    from booking.waiting_list import waiting_list_tick
+
+    waiting_list_tick(event_id, returned_seat_ids=returned_seat_ids)
+
+
+@shared_task(name="booking.tasks.tick_waiting_lists", ignore_result=True)
+def tick_waiting_lists() -> int:
+    """Every 2 s (Celery beat): the tick of every event whose waiting list is live, so
+    offers expire on time and seats that came back without a write (a lapsed hold) are
+    offered. Returns how many lists were ticked."""
+    from booking.waiting_list import waiting_list_event_ids, waiting_list_tick
+
+    event_ids = waiting_list_event_ids()
+    for event_id in event_ids:
+        try:
+            waiting_list_tick(event_id)
+        except Exception:
+            logger.exception("waiting list of event %s: tick failed", event_id)
+    return len(event_ids)

@@ -61,6 +61,26 @@ class Event(models.Model):
             'Admitted buyers tick an "I am not a robot" check (ALTCHA) once per pass before choosing seats.'
         ),
     )
+    waiting_list_offer_minutes = models.PositiveSmallIntegerField(
+        _("waiting-list offer minutes"),
+        default=15,
+        help_text=_("How long a buyer on the waiting list has to accept seats offered to them."),
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+    )
+    waiting_list_gather_seconds = models.PositiveSmallIntegerField(
+        _("waiting-list gathering seconds"),
+        default=30,
+        help_text=_(
+            "Returned seats are gathered this long before a party further back may be served "
+            "ahead of one that does not fit yet (see docs/ARCHITECTURE.md, waiting list)."
+        ),
+        validators=[MaxValueValidator(3600)],
+    )
+    waiting_list_paused = models.BooleanField(
+        _("waiting list paused"),
+        default=False,
+        help_text=_("While paused, returned seats go back on sale instead of to the waiting list."),
+    )
     # Door staff of this event only (the scanner, nothing of the admin); the permission
     # booking.check_in_tickets (group "Door staff") grants it for every event.
     door_staff = models.ManyToManyField(
@@ -102,6 +122,9 @@ class Event(models.Model):
 class SeatStatus(models.TextChoices):
     AVAILABLE = "available", _("Available")
     SOLD = "sold", _("Sold")
+    # Offered to a buyer on the waiting list (booking.waiting_list): the regular sale's
+    # conditional UPDATE (status = 'available') can't sell it.
+    OFFERED = "offered", _("Offered to the waiting list")
 
 
 class Seat(models.Model):

@@ -77,6 +77,7 @@ def seats_hold(*, event_id: int, user_id: int, seat_ids: list[int], hold_seconds
             keys.holds(user_id),
             keys.hold_expiries,
             keys.seatmap_version,
+            keys.waitlist_gate,
             *(keys.seat(seat_id) for seat_id in seats),
         ],
         args=[_token(user_id), int(hold_seconds) * 1000, int(cap), keys.seat_prefix, *seats],

@@ -126,3 +126,16 @@ class EventKeys:
         """string, expiring with the user's pass: the human check before seat selection
         was passed during this pass."""
         return self._key(f"human:{int(user_id)}")
+
+    @property
+    def waitlist_gate(self) -> str:
+        """string with a TTL: present while the event's waiting list takes every seat that
+        comes back (``seats_hold.lua`` then holds no newly free seat for the regular sale).
+        Set and refreshed by the waiting-list tick (booking.waiting_list)."""
+        return self._key("wl:gate")
+
+    @property
+    def waitlist_pool(self) -> str:
+        """zset: seats the waiting list took back and has not offered yet, score = when
+        each came back (ms). Their seat keys hold ``WAITLIST_TOKEN``."""
+        return self._key("wl:pool")

@@ -69,3 +69,28 @@ def race_server(live_server: Any) -> Any:
     connection (the SQLite test database is a file, see settings.py)."""
     live_server.thread.httpd.socket.listen(256)
     return live_server
+
+
+def sell_out(event: Event, make_user: Callable[..., Any], per_buyer: int = 4) -> list[Booking]:
+    """Sells every seat of the event through real bookings, ``per_buyer`` seats each, in
+    seat order (the first booking has the first seats). Returns the bookings."""
+    seats = seat_ids_of(event)
+    bookings = []
+    for start in range(0, len(seats), per_buyer):
+        buyer = make_user(name=f"Early buyer {start // per_buyer + 1}")
+        bookings.append(book_seats(event, buyer, seats[start : start + per_buyer]))
+    return bookings
+
+
+@pytest.fixture
+def sold_out_event(
+    event_factory: Callable[..., Any], user_factory: Callable[..., Any], eager_celery: None
+) -> Any:
+    """An on-sale event of 10 seats (row 1: 1-5, row 2: 1-5) sold out by three buyers
+    (4 + 4 + 2 seats, in seat order); ``event.sell_out_bookings`` lists their bookings.
+    Celery runs eagerly, so a cancellation's waiting-list tick runs on commit."""
+    event = event_factory()
+    Event.objects.filter(pk=event.pk).update(waiting_list_gather_seconds=0)
+    event.waiting_list_gather_seconds = 0
+    event.sell_out_bookings = sell_out(event, user_factory)
+    return event

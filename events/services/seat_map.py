@@ -39,7 +39,12 @@ _STATUS_BYTES = {"available": b"available", "held": b"held", "sold": b"sold"}
 def seat_map_rebuild(event_id: int) -> int:
     """Rebuilds the Redis seat map from the database (the source of truth); live holds
     survive. Returns the map's version."""
-    statuses = dict(Seat.objects.filter(event_id=event_id).values_list("pk", "status"))
+    statuses = {
+        # An offered seat's Redis hold (the waiting list's) survives the rebuild; without
+        # it the next waiting-list tick takes the seat back (booking.waiting_list).
+        seat_id: SeatStatus.AVAILABLE if status == SeatStatus.OFFERED else status
+        for seat_id, status in Seat.objects.filter(event_id=event_id).values_list("pk", "status")
+    }
     return seatmap_load(event_id=event_id, statuses=statuses)
 
 

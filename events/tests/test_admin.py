@@ -159,6 +159,8 @@ def _event_form_data(event: Event, **changes: object) -> dict[str, object]:
         "queue_capacity": event.queue_capacity,
         "queue_pass_seconds": event.queue_pass_seconds,
         "pow_difficulty": event.pow_difficulty,
+        "waiting_list_offer_minutes": event.waiting_list_offer_minutes,
+        "waiting_list_gather_seconds": event.waiting_list_gather_seconds,
         "is_published": "on",
     }
     for name in ("starts_at", "sales_open_at", "sales_close_at"):

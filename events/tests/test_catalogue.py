@@ -198,5 +198,19 @@ def test_seed_demo_is_idempotent(db, settings, tmp_path):
     settings.VAR_DIR = tmp_path
     call_command("seed_demo")
     call_command("seed_demo")
-    assert Event.objects.count() == 2
+    assert Event.objects.count() == 3
     assert User.objects.filter(is_staff=True).count() == 1
+
+
+def test_seed_demo_has_a_sold_out_event_whose_waiting_list_is_open(db, settings, tmp_path):
+    from django.core.management import call_command
+
+    from booking.waiting_list import waiting_list_joinable
+    from events.models import Event, SeatStatus
+
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo")
+    sold_out = Event.objects.get(title__startswith="Jazz Night")
+    assert set(sold_out.seats.values_list("status", flat=True)) == {SeatStatus.SOLD}
+    assert sold_out.bookings.count() == 3
+    assert waiting_list_joinable(sold_out)

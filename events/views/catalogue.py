@@ -9,6 +9,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from booking.waiting_list_views import waiting_list_link
 from events import selectors
 from events.models import EventStatus
 from events.services.seat_map import seat_map_current
@@ -69,8 +70,14 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
     if event is None:
         raise Http404
     sections = seat_sections(seat_map_current(event_id).seats())
+    status = selectors.event_status(event)
     return render(
         request,
         "events/event_detail.html",
-        {"event": event, "status": selectors.event_status(event), "sections": sections},
+        {
+            "event": event,
+            "status": status,
+            "sections": sections,
+            "waiting_list": waiting_list_link(event=event, user=request.user, status=status),
+        },
     )

@@ -23,8 +23,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from booking.waiting_list_views import waiting_list_link, waiting_list_url
 from events import selectors
-from events.models import Event
+from events.models import Event, EventStatus
 from events.services.join_clients import device_cookie_ensure, join_client
 from events.services.waiting_room import queue_answer_payload, queue_join, queue_leave, queue_status_get
 from ticketing.errors import DomainError
@@ -57,6 +58,20 @@ def progress_percent(*, start_position: int | None, position: int | None) -> int
     if not position or not start_position or start_position <= 1:
         return 100 if position == 1 else 0
     return round((start_position - position) / (start_position - 1) * 100)
+
+
+def _waiting_list_link(
+    request: HttpRequest, event: Event, *, status: str, state: str
+) -> dict[str, Any] | None:
+    """The "Join the waiting list" link of the sold-out panels. Looked up (Redis, database)
+    only when the page shows sold out; for a buyer still in line it is put in the hidden
+    panel the script reveals when the queue reports sold out, which is when the list
+    takes newcomers. Nothing is added to the rush's hot path (an event on sale)."""
+    if status == EventStatus.SOLD_OUT or state == "sold_out":
+        return waiting_list_link(event=event, user=request.user, status=status)
+    if state == "waiting":
+        return {"url": waiting_list_url(event.pk), "on_list": False}
+    return None
 
 
 def _join_error_message(error: DomainError) -> str:
@@ -98,6 +113,7 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
     if position and (not start_position or start_position < position):
         start_position = position
     progress = progress_percent(start_position=start_position, position=position)
+    state = payload["state"] if payload else "none"
     response = render(
         request,
         "events/waiting_room.html",
@@ -105,7 +121,7 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
             "event": event,
             "event_status": status,
             "queue": payload,
-            "state": payload["state"] if payload else "none",
+            "state": state,
             "eta_text": eta_text(payload["eta_seconds"] if payload else None),
             "can_join": status in ("scheduled", "on_sale"),
             "before_opening": timezone.now() < event.sales_open_at,
@@ -118,6 +134,7 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
             # Also for someone in line: the join form can come back (left in another tab).
             "pow_required": bool(event.pow_difficulty),
             "challenge_url": reverse("api-event-queue-challenge", args=[event.pk]),
+            "waiting_list": _waiting_list_link(request, event, status=status, state=state),
         },
     )
     device_cookie_ensure(request, response)

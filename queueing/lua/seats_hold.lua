@@ -5,7 +5,8 @@ KEYS[2]       seatmap          hash    seat id -> "a" | "s" | "h:<expiry_ms>"
 KEYS[3]       holds:USER       set     seat ids held + one "deadline:<ms>" marker; PEXPIREAT deadline
 KEYS[4]       hold_expiries    zset    member seat id, score hold deadline (ms)
 KEYS[5]       seatmap_version  string  the seat map's version (moves when a seat is taken)
-KEYS[6..n+5]  seat:S           string  hold of seat S (same order as the seat ids in ARGV)
+KEYS[6]       wl:gate          string  present while the waiting list takes every seat that comes back
+KEYS[7..n+6]  seat:S           string  hold of seat S (same order as the seat ids in ARGV)
 ARGV[1] holder token (the user id)
 ARGV[2] hold length in ms (used only when the user has no live deadline)
 ARGV[3] per-user cap (seats held at once)
@@ -17,6 +18,10 @@ Reply: {"ok", deadline_ms, held seat id, ...}   every seat the user holds now
        {"err", code, seat id, ...}             code: not_admitted | no_seatmap |
           invalid_seats (unknown ids) | seat_unavailable (taken ids) |
           limit_exceeded (the seats that would be new)
+
+While the waiting list's gate is up, no seat that is free now can be held: it is on its
+way to the first buyer on the waiting list (booking.waiting_list takes it at its next
+tick). A seat the user already holds stays theirs.
 
 Deadline: the first hold sets it (now + hold length); while it is live, later holds
 get the same one, and a seat already held is not extended, so clicking again never
@@ -60,7 +65,7 @@ if #invalid > 0 then return err('invalid_seats', invalid) end
 -- The seat key is the lock; the map only adds "sold" (a sold seat has no key).
 local taken, new_seats = {}, {}
 for i = 1, seat_count do
-  local holder = redis.call('GET', KEYS[5 + i])
+  local holder = redis.call('GET', KEYS[6 + i])
   if map_values[i] == 's' or (holder and holder ~= token) then
     taken[#taken + 1] = seat_ids[i]
   elseif not holder then
@@ -68,6 +73,11 @@ for i = 1, seat_count do
   end
 end
 if #taken > 0 then return err('seat_unavailable', taken) end
+if #new_seats > 0 and redis.call('EXISTS', KEYS[6]) == 1 then
+  local ids = {}
+  for _, i in ipairs(new_seats) do ids[#ids + 1] = seat_ids[i] end
+  return err('seat_unavailable', ids)
+end
 
 -- Prune members whose hold expired or was dropped, and find the live deadline.
 local deadline, marker, live = 0, nil, {}
@@ -96,7 +106,7 @@ end
 local ttl = deadline - now_ms
 local map_value = 'h:' .. string.format('%d', deadline)
 for _, i in ipairs(new_seats) do
-  redis.call('SET', KEYS[5 + i], token, 'PX', ttl, 'NX')
+  redis.call('SET', KEYS[6 + i], token, 'PX', ttl, 'NX')
   redis.call('SADD', KEYS[3], seat_ids[i])
   redis.call('HSET', KEYS[2], seat_ids[i], map_value)
   redis.call('ZADD', KEYS[4], deadline, seat_ids[i])

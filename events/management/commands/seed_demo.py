@@ -1,4 +1,6 @@
-"""Demo data for ``make run``: an event on sale now, an upcoming one, a staff account,
+"""Demo data for ``make run``: an event on sale now, an upcoming one, a sold-out one (with
+its waiting list open to join; cancel one of its bookings in the admin to see an offer
+go out), a staff account,
 a door-staff account (the ticket scanner only) and a buyer account. Safe to run again (it
 creates nothing twice).
 
@@ -20,12 +22,16 @@ from django.utils import timezone
 
 from accounts.models import User
 from booking.checkins import door_staff_group
-from events.models import Event
+from booking.models import Booking, Ticket
+from booking.services import BOOKING_CODE_LENGTH, TICKET_CODE_LENGTH, code_generate
+from events.models import Event, Seat, SeatStatus
 from events.services.catalogue import SectionSpec, event_create_with_seats
+from events.services.seat_map import seats_changed
 
 DEMO_STAFF_EMAIL = "staff@example.com"
 DEMO_BUYER_EMAIL = "buyer@example.com"
 DEMO_DOOR_EMAIL = "door@example.com"
+DEMO_SOLD_OUT_TITLE = "Jazz Night at Blue Square"
 
 
 class Command(BaseCommand):
@@ -85,6 +91,8 @@ class Command(BaseCommand):
                 sales_close_at=now + timedelta(days=40),
                 starts_at=now + timedelta(days=41),
             )
+        if not Event.objects.filter(title=DEMO_SOLD_OUT_TITLE).exists():
+            self._sold_out_event(now)
         self.stdout.write(
             self.style.SUCCESS(
                 "Demo data ready.\n"
@@ -93,6 +101,42 @@ class Command(BaseCommand):
                 f"  buyer:                    {DEMO_BUYER_EMAIL} / {buyer_password}"
             )
         )
+
+    def _sold_out_event(self, now: timezone.datetime) -> None:
+        """A small event whose every seat went to three early buyers (bookings written as
+        the confirm writes them, mails marked sent): its waiting list is open."""
+        event = event_create_with_seats(
+            title=DEMO_SOLD_OUT_TITLE,
+            venue="Blue Square, Seoul",
+            description="Sold out. Join the waiting list: seats that come back are offered in line order.",
+            sections=[SectionSpec("A", "R", Decimal("77000"))],
+            rows=2,
+            seats_per_row=6,
+            max_tickets_per_user=4,
+            sales_open_at=now - timedelta(days=1),
+            sales_close_at=now + timedelta(days=20),
+            starts_at=now + timedelta(days=21),
+        )
+        seats = list(Seat.objects.filter(event=event).order_by("row", "number"))
+        for number in range(3):
+            early, _ = User.objects.get_or_create(
+                email=f"early{number + 1}@example.com", defaults={"name": f"Early Buyer {number + 1}"}
+            )
+            mine = seats[number * 4 : number * 4 + 4]
+            booking = Booking.objects.create(
+                code=code_generate(BOOKING_CODE_LENGTH),
+                user=early,
+                event=event,
+                total=sum((seat.price for seat in mine), Decimal("0")),
+                confirmed_at=now,
+                emailed_at=now,
+            )
+            Ticket.objects.bulk_create(
+                Ticket(booking=booking, seat=seat, price=seat.price, code=code_generate(TICKET_CODE_LENGTH))
+                for seat in mine
+            )
+        Seat.objects.filter(event=event).update(status=SeatStatus.SOLD)
+        seats_changed(event.pk)
 
     def _credentials(self) -> dict[str, str]:
         path = settings.VAR_DIR / "demo-credentials.json"
