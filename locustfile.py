@@ -44,6 +44,8 @@ option                 environment                  meaning
 --pow-scale            LOCUST_POW_SCALE             event difficulty = modelled one / this (1)
 --pow-prestart         LOCUST_POW_PRESTART          start the solvers with the test (false)
 --script-poll-factor   LOCUST_SCRIPT_POLL_FACTOR    poll_after_ms factor of scripts (0.2)
+--late-plan            LOCUST_LATE_PLAN             the late phase's plan (JSON lines)
+--late-poll-seconds    LOCUST_LATE_POLL_SECONDS     a waiter's poll interval (2.0)
 =====================  ===========================  =====================================
 
 Proof-of-work (API.md "Waiting room"): a buyer learns that the event asks for it from a
@@ -64,6 +66,20 @@ walks away, wants the per-account cap of seats anywhere in the hall, polls at
 Staff taking an account off the line shows as a join answered 403
 ``removed_from_queue``: that journey ends ``removed``.
 
+The late phase (``bench/late_phase.py``, ``bench/loadtest.py --waiting-list``, issue 14):
+with ``--late-plan`` the accounts come from a plan, one JSON object a line (``email, token,
+role, at, until`` and the role's own keys), instead of the buyers file, and each buyer
+starts ``at`` seconds after the test started. A ``waiter`` joins the event's waiting list
+with ``party_size``, polls it every ``--late-poll-seconds`` (x 0.75-1.25) and, when seats
+are offered, after 1-5 s accepts (then confirms the hold like any buyer), declines, or
+ignores the offer (``action``) until it runs out; a ``canceller`` cancels
+``booking_code``; a ``sniper`` runs the sale's journey again every 3-6 s (join the
+waiting room, read the map, hold what is free) until ``until``. Expected refusals (409
+``not_sold_out`` on a join while seats are on sale, tried again for 30 s; 409 ``no_offer``
+/ ``offer_expired`` / ``seat_unavailable`` on an answer; 409 ``not_cancellable``) are
+counted like the sale's. The journey record of a late buyer carries ``late``: what it
+did and saw (``offer_seen``: its first poll that showed the offer).
+
 Distributed mode (``--master`` / ``--worker`` or ``--processes N``): the master hands each
 worker a disjoint slice of the buyers file (every n-th line) when a test starts, so no
 account is used by two workers; outcome counters travel with the workers' stats reports.
@@ -73,6 +89,7 @@ Journey records are written by each process into ``--record-dir`` (one file per 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import json
 import logging
@@ -107,6 +124,12 @@ HOLD = "POST /api/events/[id]/holds/"
 CONFIRM = "POST /api/bookings/"
 LOGIN = "POST /api/auth/token/"
 CHALLENGE = "GET /api/events/[id]/queue/challenge/"
+# The late phase (the waiting list, issue 14).
+WL_JOIN = "POST /api/events/[id]/waiting-list/"
+WL_STATUS = "GET /api/events/[id]/waiting-list/"
+WL_ACCEPT = "POST /api/events/[id]/waiting-list/offer/accept/"
+WL_DECLINE = "POST /api/events/[id]/waiting-list/offer/decline/"
+CANCEL = "POST /api/bookings/[code]/cancel/"
 # Short names of the outcome counters ("hold 409 seat_unavailable").
 KIND = {
     JOIN: "join",
@@ -118,6 +141,11 @@ KIND = {
     CONFIRM: "confirm",
     LOGIN: "login",
     CHALLENGE: "challenge",
+    WL_JOIN: "wl join",
+    WL_STATUS: "wl status",
+    WL_ACCEPT: "wl accept",
+    WL_DECLINE: "wl decline",
+    CANCEL: "cancel",
 }
 
 DEFAULT_POLL_MS = 1000
@@ -139,6 +167,14 @@ MAX_JOIN_ATTEMPTS = 4
 # The counter an average challenge of difficulty 50,000 needs (drawn between half the
 # difficulty and the difficulty): --pow-browser-seconds is a browser's time for it.
 POW_REFERENCE_COUNTER = 37_500
+# The late phase: a waiter's join refused because seats are still on sale is tried again
+# this often, this far apart (the sale's last seats may still be selling).
+LATE_JOIN_ATTEMPTS = 10
+LATE_JOIN_RETRY_SECONDS = 3.0
+# Reading the offer (the notice or the mail) before answering it.
+LATE_THINK_SECONDS = (1.0, 5.0)
+# A sniper looks again this long after a journey that got nothing.
+SNIPER_RETRY_SECONDS = (3.0, 6.0)
 
 
 @events.init_command_line_parser.add_listener
@@ -195,6 +231,19 @@ def _add_options(parser: Any) -> None:
         default=0.2,
         help="Multiplies poll_after_ms for script accounts (the macro scenario).",
     )
+    group.add_argument(
+        "--late-plan",
+        env_var="LOCUST_LATE_PLAN",
+        default="",
+        help="The late phase (waiting list): a plan of JSON lines instead of the buyers file.",
+    )
+    group.add_argument(
+        "--late-poll-seconds",
+        type=float,
+        env_var="LOCUST_LATE_POLL_SECONDS",
+        default=2.0,
+        help="A waiter's poll interval on the waiting list (the late phase).",
+    )
 
 
 def _truthy(value: object) -> bool:
@@ -216,6 +265,7 @@ class Account:
     token: str
     role: str = "honest"  # or "script:<operator>" (the macro scenario)
     address: str | None = None  # sent as X-Forwarded-For
+    plan: dict[str, Any] | None = None  # the late phase: what this buyer does (bench/late_phase.py)
 
 
 class BuyerPool:
@@ -240,6 +290,17 @@ class BuyerPool:
         self._accounts = accounts[self.index :: self.count]
         self._next = 0
         logger.info("buyers %d/%d: %d accounts from %s", self.index, self.count, len(self._accounts), path)
+
+    def load_plan(self, path: str) -> None:
+        """The late phase: one JSON object a line, ``email``, ``token``, ``role`` and the rest."""
+        accounts = []
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                plan = json.loads(line)
+                accounts.append(Account(plan["email"], plan["token"], plan["role"], None, plan))
+        self._accounts = accounts[self.index :: self.count]
+        self._next = 0
+        logger.info("late phase %d/%d: %d buyers from %s", self.index, self.count, len(self._accounts), path)
 
     def claim(self) -> Account | None:
         if self._next >= len(self._accounts):
@@ -283,6 +344,7 @@ class Journey:
     pow_ms: float | None = None  # proof-of-work: challenge asked .. join sent (first join)
     pow_counter: int | None = None
     pow_solver_ms: float | None = None  # of which waiting for this machine's solver
+    late: dict[str, Any] | None = None  # the late phase: role and what the buyer did and saw
 
 
 class ProcessState:
@@ -298,6 +360,7 @@ class ProcessState:
         self.process_name = f"{socket.gethostname()}-{os.getpid()}"
         self.pow_on = False  # a join said pow_required: later joins bring a solution
         self.solver: PowSolver | None = None
+        self.test_started = 0.0  # wall clock; the late phase's ``at`` counts from it
 
     def count(self, kind: str) -> None:
         self.outcomes[kind] += 1
@@ -445,7 +508,10 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
         logger.warning(
             "no buyer slice from the master: this worker uses every buyer (accounts may be shared)"
         )
-    if not options.event_id or not options.buyers_file:
+    STATE.test_started = time.time()
+    if options.event_id and options.late_plan:
+        STATE.pool.load_plan(options.late_plan)
+    elif not options.event_id or not options.buyers_file:
         logger.error("set LOCUST_EVENT_ID and LOCUST_BUYERS_FILE (or --event-id / --buyers-file)")
     else:
         STATE.pool.load(options.buyers_file)
@@ -603,8 +669,9 @@ class Buyer(FastHttpUser):
         # A script account (the macro scenario): no think time, never walks away, takes
         # the cap of seats anywhere, polls more often than asked.
         self.script = account.role.startswith("script")
+        self.late = account.plan  # the late phase: waiter, canceller or sniper
         abandon = None
-        if not self.script and self.rng.random() < options.abandon_share:
+        if not self.script and self.late is None and self.rng.random() < options.abandon_share:
             abandon = self.rng.choice(["after_join", "after_hold"])
         self.journey = Journey(
             buyer=email,
@@ -614,6 +681,7 @@ class Buyer(FastHttpUser):
             abandon=abandon,
             role=account.role,
             address=account.address,
+            late={"role": account.role} if self.late is not None else None,
         )
         STATE.journeys_started += 1
         self.email, self.token = email, token
@@ -624,7 +692,12 @@ class Buyer(FastHttpUser):
         self.seat_etag: str | None = None
         self.seats: list[dict[str, Any]] = []
         self.queue_ticket: str | None = None  # the newest one the server gave
-        if not self.script and options.buyer_password and self.rng.random() < options.login_share:
+        if (
+            not self.script
+            and self.late is None
+            and options.buyer_password
+            and self.rng.random() < options.login_share
+        ):
             self._log_in(email, options.buyer_password)
 
     def on_stop(self) -> None:
@@ -645,7 +718,10 @@ class Buyer(FastHttpUser):
     @task
     def buy(self) -> None:
         try:
-            self._journey()
+            if self.late is not None:
+                self._late_journey()
+            else:
+                self._journey()
         except Outcome as end:
             self._finish(end.outcome)
         except Exception:
@@ -1005,3 +1081,135 @@ class Buyer(FastHttpUser):
                 retry_after = headers.get("Retry-After") if headers else None
                 gevent.sleep(min(float(retry_after or 1), 5.0))
         raise Outcome("error")
+
+    # --- The late phase: after the sell-out (bench/late_phase.py) -----------------------
+
+    def _late_journey(self) -> None:
+        plan = self.late
+        assert plan is not None
+        gevent.sleep(max(0.0, STATE.test_started + float(plan["at"]) - time.time()))
+        role = plan["role"]
+        if role == "canceller":
+            self._cancel(str(plan["booking_code"]))
+        elif role == "waiter":
+            self._wait_on_list(plan)
+        elif role == "sniper":
+            self._snipe(plan)
+        raise Outcome("misconfigured")
+
+    def _cancel(self, code: str) -> None:
+        late = self._late_record()
+        late["cancel_code"], late["cancel_send"] = code, time.time()
+        status, _body, _ = self._call(
+            "POST",
+            f"/api/bookings/{code}/cancel/",
+            name=CANCEL,
+            ok=(200,),
+            expected={409: ("not_cancellable",)},
+        )
+        late["cancel_recv"] = time.time()
+        raise Outcome("cancelled" if status == 200 else "cancel_refused" if status == 409 else "error")
+
+    def _late_record(self) -> dict[str, Any]:
+        assert self.journey is not None and self.journey.late is not None
+        return self.journey.late
+
+    def _wait_on_list(self, plan: dict[str, Any]) -> None:
+        """Joins the waiting list, polls it, and answers the offer as planned."""
+        journey = self.journey
+        assert journey is not None
+        late = self._late_record()
+        late.update(party_size=plan["party_size"], action=plan["action"], polls=0)
+        base = f"/api/events/{self.event_id}/waiting-list/"
+        for attempt in range(LATE_JOIN_ATTEMPTS):
+            late["join_send"] = time.time()
+            status, body, _ = self._call(
+                "POST",
+                base,
+                name=WL_JOIN,
+                ok=(200, 201),
+                expected={409: ("not_sold_out", "sales_closed", "offer_out"), 400: ("limit_exceeded",)},
+                json={"party_size": plan["party_size"]},
+            )
+            code = body.get("code") if isinstance(body, dict) else None
+            if status == 409 and code == "not_sold_out" and attempt + 1 < LATE_JOIN_ATTEMPTS:
+                gevent.sleep(LATE_JOIN_RETRY_SECONDS)  # the last seats are still selling
+                continue
+            break
+        if status not in (200, 201) or not isinstance(body, dict):
+            raise Outcome(f"wl_join_{code or status}")
+        late.update(join_recv=time.time(), position=body.get("position"), join_state=body.get("state"))
+        journey.outcome = "wl_still_waiting"  # what is recorded if the test ends first
+        until = STATE.test_started + float(plan["until"])
+        while time.time() < until:
+            gevent.sleep(self.options.late_poll_seconds * self.rng.uniform(0.75, 1.25))
+            status, body, _ = self._call("GET", base, name=WL_STATUS, ok=(200,))
+            late["polls"] += 1
+            if status != 200 or not isinstance(body, dict):
+                continue  # a failed poll (already counted): look again
+            state, offer = body.get("state"), body.get("offer")
+            if state == "waiting":
+                late["last_position"] = body.get("position")
+            elif state == "offered" and offer:
+                if late.get("offer_seen") is None:
+                    late.update(
+                        offer_seen=time.time(),
+                        offer_seat_ids=sorted(offer.get("seat_ids") or []),
+                        offer_together=offer.get("together"),
+                        offer_expires_at=offer.get("expires_at"),
+                    )
+                if plan["action"] != "ignore":
+                    self._answer_offer(base, plan["action"])
+            elif state in ("accepted", "declined", "expired", "left", "removed"):
+                raise Outcome(f"wl_{state}")
+        raise Outcome("wl_still_waiting")
+
+    def _answer_offer(self, base: str, action: str) -> None:
+        late = self._late_record()
+        gevent.sleep(self.rng.uniform(*LATE_THINK_SECONDS))
+        late["answer_send"] = time.time()
+        if action == "decline":
+            status, _body, _ = self._call(
+                "POST",
+                f"{base}offer/decline/",
+                name=WL_DECLINE,
+                ok=(200,),
+                expected={409: ("no_offer",)},
+                json={},
+            )
+            raise Outcome("wl_declined" if status == 200 else "wl_decline_refused")
+        status, body, _ = self._call(
+            "POST",
+            f"{base}offer/accept/",
+            name=WL_ACCEPT,
+            ok=(200,),
+            expected={409: ("no_offer", "offer_expired", "seat_unavailable")},
+        )
+        if status != 200 or not isinstance(body, dict):
+            code = body.get("code") if isinstance(body, dict) else status
+            raise Outcome(f"wl_accept_{code}")
+        late["accepted_recv"] = time.time()
+        # The offered seats are now this buyer's holds: the booking is the sale's own step.
+        if self._confirm([int(seat) for seat in body.get("seat_ids") or late.get("offer_seat_ids") or []]):
+            raise Outcome("wl_booked")
+        raise Outcome("wl_booking_refused")
+
+    def _snipe(self, plan: dict[str, Any]) -> None:
+        """The sale's journey again and again, each time as a fresh visit, until ``until``."""
+        first = self.journey
+        assert first is not None
+        until = STATE.test_started + float(plan["until"])
+        attempts, outcome = 0, "sold_out"
+        while time.time() < until:
+            attempts += 1
+            self.journey = dataclasses.replace(
+                first, outcome="sniper_still_looking", late={"role": "sniper", "attempts": attempts}
+            )
+            try:
+                self._journey()
+            except Outcome as end:
+                outcome = end.outcome
+            if outcome == "booked":
+                break
+            gevent.sleep(self.rng.uniform(*SNIPER_RETRY_SECONDS))
+        raise Outcome(f"sniper_{outcome}")

@@ -21,6 +21,11 @@ violation that did not happen, both can miss one that healed between observation
   buyer A certainly arrived before B if A's join answer came back before B's join was
   sent. If A was then told "waiting" in a poll *sent* after B had *received* "active",
   someone who came later was let in first.
+
+The waiting list (issue 14; exercised by ``bench/loadtest.py --waiting-list``) adds two
+rows read from the database, "no seat offered twice" and "waiting-list order kept"
+(``offers_exclusive`` and ``waiting_list_order`` below say exactly what each checks and
+how the stamps are read); both are n/a for an event without offers.
 """
 
 from __future__ import annotations
@@ -406,6 +411,313 @@ def check_order_from_redis(summary: dict[str, Any] | None) -> Check:
     return Check(name, summary["violation_snapshots"] == 0, detail)
 
 
+# --- Waiting list (issue 14) -----------------------------------------------------------------
+#
+# Both checks read the database after the run: every WaitingListOffer, every waiting-list
+# entry, and every ticket of the event (confirmed or cancelled, with its booking's times).
+# They work on plain rows (``OfferRow``, ``EntryRow``, ``SaleRow``) so a test can build a
+# case by hand. Times are Unix seconds.
+#
+# Stamps are taken before their commit: an offer's ``created_at`` inside its transaction
+# once the seats_offer guard let it through (booking.waiting_list._offer_make), a closing
+# stamp (decline, accept, expiry) or a join's ``joined_at`` just before its transaction, a
+# booking's times inside its own. So two stamps can disagree with the real order by the
+# length of one transaction (or a lock wait). ``tolerance`` (seconds) absorbs that: an
+# overlap no longer than it is counted in the detail but is not a violation. An entry
+# counts as waiting at an offer only if it joined at least ``tolerance`` before the offer
+# was stamped, i.e. the check assumes the offer's tick read the line after that join
+# committed (a join's stamp-to-commit plus the tick's read-to-offer time < ``tolerance``).
+# Which of two offers committed first is read from their ids (an offer's insert waits
+# for the entry row it updates, so a later id committed later).
+
+WAITING_LIST_TOLERANCE_S = 1.0
+# A passed-over entry is passed in one round only (rule 4); the offers of one round (one
+# tick, or concurrent ticks reading the same line) are stamped a tick's length apart at most.
+PASSED_OVER_ROUND_S = 10.0
+
+
+@dataclass(frozen=True)
+class OfferRow:
+    id: int
+    entry_id: int
+    user_id: int
+    seat_ids: tuple[int, ...]
+    together: bool
+    state: str  # out | accepted | declined | expired | withdrawn
+    created_at: float
+    closed_at: float | None  # None while out
+
+    @property
+    def end(self) -> float:
+        """When its seats stopped being offered (infinity while still out)."""
+        return self.closed_at if self.closed_at is not None else float("inf")
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    id: int
+    user_id: int
+    party_size: int
+    state: str  # waiting | offered | accepted | declined | expired | left | removed
+    joined_at: float
+    passed_over: bool
+    together_only: bool
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class SaleRow:
+    """One seat of one booking: sold from ``confirmed_at`` until ``cancelled_at``."""
+
+    seat_id: int
+    user_id: int
+    code: str
+    confirmed_at: float
+    cancelled_at: float | None
+
+    @property
+    def end(self) -> float:
+        return self.cancelled_at if self.cancelled_at is not None else float("inf")
+
+
+def _overlap(start_a: float, end_a: float, start_b: float, end_b: float) -> float:
+    """Length of the overlap of [start_a, end_a) and [start_b, end_b) (<= 0: none)."""
+    return min(end_a, end_b) - max(start_a, start_b)
+
+
+@dataclass
+class OfferExclusivity:
+    offers: int = 0
+    seats: int = 0
+    both_out: list[tuple[int, int, int]] = field(default_factory=list)  # (seat, offer, offer): both still out
+    overlapping: list[tuple[int, int, int, float]] = field(default_factory=list)  # (seat, offer, offer, s)
+    sold_during: list[tuple[int, int, str, float]] = field(default_factory=list)  # (seat, offer, booking, s)
+    within_tolerance: int = 0
+    worst_within_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.both_out or self.overlapping or self.sold_during)
+
+
+def offers_exclusive(
+    offers: list[OfferRow], sales: list[SaleRow], *, tolerance: float = WAITING_LIST_TOLERANCE_S
+) -> OfferExclusivity:
+    """ "No seat offered twice": per seat, (a) at most one offer is still out, (b) no two
+    offers' lifetimes [created_at, closed_at) overlap, (c) no booking holds the seat
+    (confirmed_at until cancelled_at) while an offer of it is out: neither sold to anyone
+    during the offer nor offered while sold. The offer's own buyer is no exception: an
+    accepted offer closes before the booking is written."""
+    result = OfferExclusivity(offers=len(offers))
+    per_seat: dict[int, list[OfferRow]] = {}
+    for offer in offers:
+        for seat in offer.seat_ids:
+            per_seat.setdefault(seat, []).append(offer)
+    result.seats = len(per_seat)
+    sales_per_seat: dict[int, list[SaleRow]] = {}
+    for sale in sales:
+        sales_per_seat.setdefault(sale.seat_id, []).append(sale)
+
+    def judge(amount: float) -> bool:
+        """True: a violation; an overlap within the tolerance is only counted."""
+        if amount <= 0:
+            return False
+        if amount <= tolerance:
+            result.within_tolerance += 1
+            result.worst_within_s = max(result.worst_within_s, amount)
+            return False
+        return True
+
+    for seat, seat_offers in sorted(per_seat.items()):
+        seat_offers.sort(key=lambda offer: (offer.created_at, offer.id))
+        out = [offer.id for offer in seat_offers if offer.state == "out"]
+        if len(out) > 1:
+            result.both_out.append((seat, out[0], out[1]))
+        for index, first in enumerate(seat_offers):
+            for second in seat_offers[index + 1 :]:
+                if second.created_at >= first.end:
+                    break  # sorted by start: no later offer overlaps ``first`` either
+                amount = _overlap(first.created_at, first.end, second.created_at, second.end)
+                if judge(amount):
+                    result.overlapping.append((seat, first.id, second.id, amount))
+        for sale in sales_per_seat.get(seat, []):
+            for offer in seat_offers:
+                amount = _overlap(offer.created_at, offer.end, sale.confirmed_at, sale.end)
+                if judge(amount):
+                    result.sold_during.append((seat, offer.id, sale.code, amount))
+    return result
+
+
+@dataclass
+class OrderCheck:
+    offers: int = 0
+    offers_checked: int = 0
+    entries: int = 0
+    unreconstructable: int = 0  # entries that joined again after an offer: history lost
+    skips: int = 0  # (offer, earlier waiting entry) pairs: the entry was served past
+    not_passed_over: list[tuple[int, int]] = field(default_factory=list)  # (offer, entry)
+    passed_though_fit: list[tuple[int, int]] = field(default_factory=list)  # (offer, entry)
+    passed_twice: list[tuple[int, float]] = field(default_factory=list)  # (entry, seconds between rounds)
+    passed_over_entries: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.not_passed_over or self.passed_though_fit or self.passed_twice)
+
+
+def _waiting_spells(entry: EntryRow, offers: list[OfferRow]) -> list[tuple[float, float, int | None]]:
+    """When ``entry`` was waiting (in line, no offer out): [(start, end, id of the offer that
+    ended it or None)]. A spell ends at the entry's next offer; an offer of seats apart
+    declined keeping the place (``together_only``) starts a new one at its close; leaving
+    or removal ends one at ``updated_at``."""
+    spells: list[tuple[float, float, int | None]] = []
+    start: float | None = entry.joined_at
+    for offer in sorted(offers, key=lambda offer: (offer.created_at, offer.id)):
+        if start is not None:
+            spells.append((start, offer.created_at, offer.id))
+            start = None
+        if offer.state == "declined" and entry.together_only and not offer.together and offer.closed_at:
+            start = offer.closed_at
+    if start is not None:
+        spells.append((start, float("inf") if entry.state == "waiting" else entry.updated_at, None))
+    return spells
+
+
+def waiting_list_order(
+    entries: list[EntryRow],
+    offers: list[OfferRow],
+    *,
+    tolerance: float = WAITING_LIST_TOLERANCE_S,
+    round_seconds: float = PASSED_OVER_ROUND_S,
+) -> OrderCheck:
+    """ "Waiting-list order kept" (booking/waiting_list_rule.py): for each offer O to entry E
+    at created_at t, every entry W ahead of E in line ((joined_at, id) smaller) that was
+    waiting at t (joined at least ``tolerance`` earlier, no offer out) and was still waiting
+    when O committed (its own next offer has a larger id, or it has none, or it left more
+    than ``tolerance`` after t) was *served past*. The rule allows that only for an entry
+    it passes over (rules 2-3: the gathering window is over and the pool can't seat the
+    party, or only apart and it asked for seats together), and only once (rule 4). So:
+    (1) every entry served past is marked ``passed_over``; (2) none of them could have been
+    seated by O's own seats (party_size <= len(O.seat_ids), and O together or the entry
+    not ``together_only``): those seats were in the pool when the rule reached the entry
+    first; (3) the offers that served past one entry all come from one round (created
+    within ``round_seconds``). Entries that joined again after an offer (``joined_at``
+    reset) are left out, their earlier spells unknown."""
+    result = OrderCheck(offers=len(offers), entries=len(entries))
+    per_entry: dict[int, list[OfferRow]] = {}
+    for offer in offers:
+        per_entry.setdefault(offer.entry_id, []).append(offer)
+    lost = {
+        entry.id
+        for entry in entries
+        if any(offer.created_at < entry.joined_at - tolerance for offer in per_entry.get(entry.id, []))
+    }
+    result.unreconstructable = len(lost)
+    known = [entry for entry in entries if entry.id not in lost]
+    line_key = {entry.id: (entry.joined_at, entry.id) for entry in entries}
+    spells = {entry.id: _waiting_spells(entry, per_entry.get(entry.id, [])) for entry in known}
+    skip_times: dict[int, list[float]] = {}
+    for offer in offers:
+        if offer.entry_id in lost or offer.entry_id not in line_key:
+            continue
+        result.offers_checked += 1
+        at = offer.created_at
+        for waiter in known:
+            if waiter.id == offer.entry_id or line_key[waiter.id] >= line_key[offer.entry_id]:
+                continue
+            for start, end, ended_by in spells[waiter.id]:
+                if not start <= at - tolerance or end <= at:
+                    continue
+                if ended_by is not None and ended_by < offer.id:
+                    continue  # served first: its offer committed before this one
+                if ended_by is None and end != float("inf") and end <= at + tolerance:
+                    continue  # left the list while this offer's tick ran
+                result.skips += 1
+                skip_times.setdefault(waiter.id, []).append(at)
+                if not waiter.passed_over:
+                    result.not_passed_over.append((offer.id, waiter.id))
+                elif waiter.party_size <= len(offer.seat_ids) and (
+                    offer.together or not waiter.together_only
+                ):
+                    result.passed_though_fit.append((offer.id, waiter.id))
+                break
+    result.passed_over_entries = sum(1 for entry in entries if entry.passed_over)
+    for entry_id, times in skip_times.items():
+        if max(times) - min(times) > round_seconds:
+            result.passed_twice.append((entry_id, max(times) - min(times)))
+    return result
+
+
+def waiting_list_rows(event_id: int) -> tuple[list[EntryRow], list[OfferRow], list[SaleRow]]:
+    """The event's waiting-list entries and offers and every ticket's sale, from the database."""
+    from booking.models import Ticket, WaitingListEntry, WaitingListOffer
+
+    def stamp(value: Any) -> float | None:
+        return value.timestamp() if value is not None else None
+
+    entries = [
+        EntryRow(id=pk, user_id=user, party_size=size, state=state, joined_at=joined.timestamp(),
+                 passed_over=passed, together_only=together, updated_at=updated.timestamp())
+        for pk, user, size, state, joined, passed, together, updated in WaitingListEntry.objects.filter(
+            event_id=event_id
+        ).values_list("pk", "user_id", "party_size", "state", "joined_at", "passed_over", "together_only",
+                      "updated_at")
+    ]  # fmt: skip
+    offers = [
+        OfferRow(id=pk, entry_id=entry, user_id=user, seat_ids=tuple(int(s) for s in seats), together=together,
+                 state=state, created_at=created.timestamp(), closed_at=stamp(closed))
+        for pk, entry, user, seats, together, state, created, closed in WaitingListOffer.objects.filter(
+            event_id=event_id
+        ).values_list("pk", "entry_id", "entry__user_id", "seat_ids", "together", "state", "created_at",
+                      "closed_at")
+    ]  # fmt: skip
+    sales = [
+        SaleRow(seat_id=seat, user_id=user, code=code, confirmed_at=confirmed.timestamp(),
+                cancelled_at=stamp(cancelled))
+        for seat, user, code, confirmed, cancelled in Ticket.objects.filter(
+            booking__event_id=event_id, booking__confirmed_at__isnull=False
+        ).values_list("seat_id", "booking__user_id", "booking__code", "booking__confirmed_at",
+                      "booking__cancelled_at")
+    ]  # fmt: skip
+    return entries, offers, sales
+
+
+def check_waiting_list(event_id: int, *, tolerance: float = WAITING_LIST_TOLERANCE_S) -> list[Check]:
+    entries, offers, sales = waiting_list_rows(event_id)
+    exclusive_name, order_name = "no seat offered twice", "waiting-list order kept"
+    if not offers:
+        note = f"no waiting-list offers ({len(entries)} entries)"
+        return [Check(exclusive_name, None, note), Check(order_name, None, note)]
+    exclusive = offers_exclusive(offers, sales, tolerance=tolerance)
+    detail = (
+        f"{exclusive.offers} offers of {exclusive.seats} seats: {len(exclusive.both_out)} seats on two offers "
+        f"out, {len(exclusive.overlapping)} overlapping offer lifetimes, {len(exclusive.sold_during)} "
+        f"bookings holding a seat while it was on offer"
+    )
+    if exclusive.within_tolerance:
+        detail += (
+            f"; {exclusive.within_tolerance} overlaps within {tolerance:g} s (stamps precede commits, "
+            f"longest {exclusive.worst_within_s * 1000:.0f} ms)"
+        )
+    example = (exclusive.both_out or exclusive.overlapping or exclusive.sold_during or [None])[0]
+    if example is not None:
+        detail += f"; e.g. seat {example[0]}: {example[1:]}"
+    order = waiting_list_order(entries, offers, tolerance=tolerance)
+    order_detail = (
+        f"{order.offers_checked} offers against {order.entries} entries: served past an earlier waiting "
+        f"entry {order.skips} times; {len(order.not_passed_over)} of them not marked passed_over, "
+        f"{len(order.passed_though_fit)} passed over although the offer's seats fit it, "
+        f"{len(order.passed_twice)} entries passed over in more than one round "
+        f"({order.passed_over_entries} entries passed over)"
+    )
+    if order.unreconstructable:
+        order_detail += f"; {order.unreconstructable} entries that joined again left out"
+    bad = (order.not_passed_over or order.passed_though_fit or order.passed_twice or [None])[0]
+    if bad is not None:
+        order_detail += f"; e.g. {bad}"
+    return [Check(exclusive_name, exclusive.ok, detail), Check(order_name, order.ok, order_detail)]
+
+
 # --- Report ------------------------------------------------------------------------------
 
 
@@ -418,9 +730,14 @@ def run_checks(
     stats_csv: Path | None = None,
     records: Path | None = None,
     admission: dict[str, Any] | None = None,
+    late_outcomes_file: Path | None = None,
+    late_stats_csv: Path | None = None,
 ) -> list[Check]:
+    """Every row. ``late_*``: the late phase's locust files (``bench/late_phase.py``): its
+    request rows. The waiting-list rows are always there (n/a without offers)."""
     waited = wait_for_mail(event_id, timeout=mail_wait) if mail_wait > 0 else None
     checks = check_seats(event_id)
+    checks += check_waiting_list(event_id)
     checks += check_mail(event_id, mail_dir=mail_dir, waited=waited)
     checks.append(check_order_from_redis(admission))
     if records is not None and records.exists():
@@ -429,6 +746,9 @@ def run_checks(
     else:
         checks.append(Check("admission order = arrival order (buyers' view)", None, "no journey records"))
     checks += check_requests(outcomes_file, stats_csv)
+    if late_outcomes_file is not None:
+        late = check_requests(late_outcomes_file, late_stats_csv)
+        checks += [Check(f"late phase: {check.name}", check.ok, check.detail) for check in late]
     return checks
 
 

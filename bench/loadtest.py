@@ -41,9 +41,18 @@ the scripts got and seats per operator against seats per honest buyer::
     python bench/loadtest.py --macro both         # 600 honest buyers, 32 operators x 20
     python bench/loadtest.py --macro all          # ... and the review phase
 
+The late phase (``bench/late_phase.py``, issue 14): ``--waiting-list`` adds, after the
+sell-out, cancellations, buyers on the waiting list accepting, declining or ignoring the
+seats offered to them, and snipers retrying the regular sale; it prints the list's figures
+and adds the late phase's request rows to the invariants (the rows "no seat offered
+twice" and "waiting-list order kept" are always there, n/a without offers)::
+
+    python bench/loadtest.py --waiting-list       # ~2.5 minutes more
+
 Everything a run leaves is under var/loadtest/<run>/ (locust CSV and log, journey
 records, mail files, server logs, report.json; scaling.json for --scaling; with
---macro one subdirectory per phase, off/, on/, review/, and macro.json). A Redis
+--macro one subdirectory per phase, off/, on/, review/, and macro.json; with
+--waiting-list the late phase's plan, records and CSV in late/). A Redis
 Cluster, RabbitMQ vhost or MariaDB database made for the run is removed at its end.
 """
 
@@ -68,7 +77,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import macro, report  # noqa: E402  (needs ROOT on sys.path when run as a script)
+from bench import late_phase, macro, report  # noqa: E402  (needs ROOT on sys.path when run as a script)
 from bench.cpu import CpuMeter, child_pids, profile_summary, py_spy_argv  # noqa: E402
 from bench.multinode import (  # noqa: E402
     LocustCluster,
@@ -79,7 +88,15 @@ from bench.multinode import (  # noqa: E402
     node_table,
     service_options,
 )
-from bench.sale import EventShape, create_buyers, create_event, progress_line, sale_figures, sale_line  # noqa: E402
+from bench.sale import (  # noqa: E402
+    EventShape,
+    create_buyers,
+    create_event,
+    progress_line,
+    read_buyers,
+    sale_figures,
+    sale_line,
+)
 from bench.services import RunServices  # noqa: E402
 from bench.system import (  # noqa: E402
     RunEnvironment,
@@ -229,8 +246,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_system_options(parser)
     add_multinode_options(parser)
     macro.add_options(parser)
+    late_phase.add_options(parser)
     args = parser.parse_args(argv)
     apply_preset(args)
+    if args.waiting_list and (args.macro or args.scaling):
+        parser.error("--waiting-list follows one sale: not with --macro or --scaling")
     if args.macro:
         if args.scaling or args.reference:
             parser.error("--macro runs its own shape: not with --scaling or --reference")
@@ -385,13 +405,95 @@ def run_sale(
     monitor.stop()
     system.processes.stop("py-spy", sig=signal.SIGINT)  # py-spy writes its file on SIGINT
     (run.run_dir / "admission.json").write_text(json.dumps(monitor.summary(), indent=1))
+    late, sale = None, None
+    if getattr(args, "waiting_list", False) and phase is None:
+        sale = sale_figures(event_id, started_at)  # the sale's own, before the late phase books more
+        late = run_late_phase(args, run, system, event_id, buyers_file)
     system.stop_web()
     print(f"\nLocust ran {elapsed:.1f} s (exit {locust.returncode}); waiting for the ticket mails…")
     waited = invariants.wait_for_mail(event_id, timeout=args.mail_wait)
     system.stop_celery()
     context = {"elapsed": elapsed, "started_at": started_at, "cpu_line": cpu_line, "waited": waited,
-               "argv": argv, "admission": monitor.summary(), "nodes": nodes, "cpu_split": cpu_split}  # fmt: skip
+               "argv": argv, "admission": monitor.summary(), "nodes": nodes, "cpu_split": cpu_split,
+               "late": late, "sale": sale}  # fmt: skip
     return print_results(args, run, event, context, phase)
+
+
+def run_late_phase(
+    args: argparse.Namespace, run: RunEnvironment, system: System, event_id: int, buyers_file: Path
+) -> dict[str, Any] | None:
+    """The late phase (``bench/late_phase.py``): its plan from the sale's journeys, a second
+    locust run of it against the same system, watched until done or quiet."""
+    from bench import invariants
+
+    late_dir = run.run_dir / "late"
+    (late_dir / "journeys").mkdir(parents=True, exist_ok=True)
+    seed = args.wl_seed if args.wl_seed is not None else random.randrange(1 << 31)
+    run_seconds = parse_duration(args.wl_run_time)
+    plan = late_phase.build_plan(
+        journeys=invariants.load_journeys(run.run_dir / "journeys"),
+        accounts=read_buyers(buyers_file),
+        args=args,
+        run_seconds=run_seconds,
+        rng=random.Random(seed),
+    )
+    plan_file = late_dir / "plan.jsonl"
+    plan_file.write_text("".join(json.dumps(line) + "\n" for line in plan))
+    state = late_phase.list_state(event_id)
+    print(f"\n=== Late phase: cancellations and the waiting list (--wl-seed {seed}) ===")
+    print(f"At its start: {state['sold']} seats sold, {state['bookings']} bookings")
+    print(late_phase.describe_plan(plan))
+    if not plan:
+        return None
+    late_args = argparse.Namespace(
+        **{**vars(args), "run_time": args.wl_run_time, "spawn_rate": float(min(100, len(plan))),
+           "max_requests": 0, "locust_processes": 1}
+    )  # fmt: skip
+    argv = locust_argv(late_args, system.url, late_dir / "locust", users=len(plan))
+    env = {
+        **locust_env(args, run, event_id, buyers_file),
+        "LOCUST_LATE_PLAN": str(plan_file),
+        "LOCUST_LATE_POLL_SECONDS": str(args.wl_poll_seconds),
+        "LOCUST_RECORD_DIR": str(late_dir / "journeys"),
+        "LOCUST_OUTCOMES_FILE": str(late_dir / "outcomes.json"),
+        "LOCUST_MAX_REQUESTS": "0",
+    }
+    started_at = datetime.now(tz=UTC)
+    locust = system.processes.start("locust-late", argv, env=env)
+    elapsed, reason = late_phase.watch(
+        locust,
+        event_id=event_id,
+        plan=plan,
+        gather_seconds=args.wl_gather_seconds,
+        limit=run_seconds + 30,
+        stop=lambda: system.processes.stop("locust-late"),
+    )
+    system.processes.running.pop("locust-late", None)
+    print(f"Late phase ran {elapsed:.1f} s: {reason}")
+    return {"dir": late_dir, "started_at": started_at, "seconds": round(elapsed, 1), "ended": reason,
+            "seed": seed, "buyers": len(plan), "argv": argv}  # fmt: skip
+
+
+def print_late_phase(late: dict[str, Any], event_id: int) -> dict[str, Any]:
+    """The late phase's requests, outcomes and waiting-list figures; the figures."""
+    late_dir = late["dir"]
+    print(
+        f"\n=== Late phase ({late['seconds']} s, {late['buyers']} buyers; {late_dir.relative_to(ROOT)}/) ==="
+    )
+    rows = (
+        report.stats_rows(late_dir / "locust_stats.csv") if (late_dir / "locust_stats.csv").exists() else []
+    )
+    if rows:
+        print(report.locust_table(rows))
+    outcomes: dict[str, Any] = {}
+    if (late_dir / "outcomes.json").exists():
+        outcomes = json.loads((late_dir / "outcomes.json").read_text()).get("outcomes", {})
+        print("\n".join(report.outcomes_lines(outcomes, "expected refusals and outcomes of the late phase:")))
+    figures = late_phase.late_figures(
+        event_id, late["started_at"], late_phase.load_records(late_dir / "journeys")
+    )
+    print("\n" + "\n".join(late_phase.figure_lines(figures)))
+    return {"figures": figures, "stats": rows, "outcomes": outcomes}
 
 
 def print_results(
@@ -420,7 +522,7 @@ def print_results(
                 )
             )
         )
-    figures = sale_figures(event_id, context["started_at"])
+    figures = context.get("sale") or sale_figures(event_id, context["started_at"])
     print("\n" + sale_line(figures))
     macro_figures = None
     if phase is not None:
@@ -432,9 +534,14 @@ def print_results(
     print(f"\n{context['cpu_line']}")
     if (run_dir / "py-spy.txt").exists():
         print("\n" + "\n".join(profile_summary(run_dir / "py-spy.txt")))
+    late = context.get("late")
+    late_report = print_late_phase(late, event_id) if late else None
+    late_dir = late["dir"] if late else None
     checks = invariants.run_checks(
         event_id=event_id, mail_dir=run_dir / "mail", mail_wait=0, outcomes_file=run_dir / "outcomes.json",
         stats_csv=run_dir / "locust_stats.csv", records=run_dir / "journeys", admission=context["admission"],
+        late_outcomes_file=late_dir / "outcomes.json" if late_dir else None,
+        late_stats_csv=late_dir / "locust_stats.csv" if late_dir else None,
     )  # fmt: skip
     # run_checks did not wait (mail_wait=0): the wait happened while the workers ran.
     checks = invariants.with_mail_wait(checks, context["waited"])
@@ -451,7 +558,9 @@ def print_results(
         {"run": run.run_id, "args": vars(args), "event": event, "locust_seconds": round(context["elapsed"], 1),
          "locust_argv": context["argv"], "stats": rows, "outcomes": outcomes, "sale": figures, "targets": targets,
          "cpu": context["cpu_line"], "cpu_split": context.get("cpu_split"), "nodes": context.get("nodes"),
-         "macro": macro_figures, "invariants": [vars(c) for c in checks]},
+         "macro": macro_figures, "invariants": [vars(c) for c in checks],
+         "late": {**{k: v for k, v in late.items() if k not in ("dir", "started_at")}, **(late_report or {})}
+         if late else None},
     )  # fmt: skip
     print(f"\n{'BROKEN: ' + ', '.join(c.name for c in failed) if failed else 'All invariants hold.'}")
     print(f"Files: {run_dir.relative_to(ROOT)}/ (report.json, locust_*.csv, *.log, journeys/, mail/)")
@@ -474,6 +583,8 @@ def prepare(
     )
     if phase is not None:
         print(phase.describe())
+    elif getattr(args, "waiting_list", False):
+        print(late_phase.configure_event(int(event["id"]), args))
     return event
 
 

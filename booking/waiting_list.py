@@ -579,7 +579,9 @@ def waiting_list_event_ids() -> list[int]:
     """Events whose list needs ticking: someone waits or holds an offer."""
     recent = timezone.now() - timedelta(days=1)
     return list(
-        WaitingListEntry.objects.filter(state__in=LIVE_STATES, event__sales_close_at__gt=recent)
+        WaitingListEntry.objects.filter(
+            state__in=LIVE_STATES, event__is_published=True, event__sales_close_at__gt=recent
+        )
         .values_list("event_id", flat=True)
         .distinct()
     )
