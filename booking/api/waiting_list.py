@@ -184,6 +184,26 @@ StaffEntry = inline_serializer(
         "joined_at": serializers.DateTimeField(),
         "passed_over": serializers.BooleanField(),
     },
+    many=True,
+)
+
+
+StaffWaitingListState = inline_serializer(
+    "WaitingListStaffState",
+    {
+        "paused": serializers.BooleanField(),
+        "open": serializers.BooleanField(help_text="Returned seats go to the list now."),
+        "waiting": serializers.IntegerField(),
+        "waiting_seats": serializers.IntegerField(),
+        "parties": serializers.IntegerField(help_text="Entries waiting with a party of 2 or more."),
+        "removed": serializers.IntegerField(),
+        "offers_out": serializers.IntegerField(),
+        "accepted": serializers.IntegerField(),
+        "declined": serializers.IntegerField(),
+        "expired": serializers.IntegerField(),
+        "pool_seats": serializers.IntegerField(help_text="Returned seats gathered, not offered yet."),
+        "entries": StaffEntry,
+    },
 )
 
 
@@ -216,12 +236,16 @@ class StaffWaitingListApi(APIView):
             ],
         }
 
-    @extend_schema(operation_id="staff_waiting_list_retrieve", responses={200: None})
+    @extend_schema(operation_id="staff_waiting_list_retrieve", responses={200: StaffWaitingListState})
     def get(self, request: Request, event_id: int) -> Response:
         service.event_get(event_id)
         return Response(self._state(event_id))
 
-    @extend_schema(operation_id="staff_waiting_list_update", request=InputSerializer, responses={200: None})
+    @extend_schema(
+        operation_id="staff_waiting_list_update",
+        request=InputSerializer,
+        responses={200: StaffWaitingListState},
+    )
     def patch(self, request: Request, event_id: int) -> Response:
         service.event_get(event_id)
         serializer = self.InputSerializer(data=request.data)
