@@ -1,4 +1,9 @@
-"""Account pages: sign up, log in, log out (the last is Django's ``LogoutView``)."""
+"""Account pages: sign up, log in, log out (the last is Django's ``LogoutView``).
+
+"Get tickets" sends a signed-out buyer to the sign-up page, which also carries a compact
+log-in form for returning buyers; either one goes on to ``next`` (the event's waiting
+room) and, when that is a waiting room, marks the session so that the waiting room joins
+its line on arrival without another press (``events.views.waiting_room``)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView, RedirectURLMixin
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -20,11 +25,24 @@ from django.views.generic import FormView
 from accounts.api.views import RegisterRateThrottle
 from accounts.forms import LoginForm, SignupForm
 from accounts.services import user_register
+from events.views.waiting_room import join_on_arrival_mark, waiting_room_event
+
+
+def _next_event_context(request: HttpRequest, next_url: str) -> dict[str, Any]:
+    """The event whose waiting room ``next_url`` is (already checked as safe), for the
+    pages' "Get tickets for …" line; empty for any other destination."""
+    event = waiting_room_event(next_url) if next_url else None
+    return {"next_event": event} if event is not None else {}
 
 
 class LoginPageView(LoginView):
     authentication_form = LoginForm
     template_name = "accounts/login.html"
+
+    def form_valid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_valid(form)  # logs in (a new session key, same data)
+        join_on_arrival_mark(self.request, self.get_redirect_url())
+        return response
 
     def form_invalid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
         response = super().form_invalid(form)
@@ -33,11 +51,17 @@ class LoginPageView(LoginView):
             response["Retry-After"] = str(form.retry_after)
         return response
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(_next_event_context(self.request, self.get_redirect_url()))
+        return context
+
 
 @method_decorator([login_not_required, sensitive_post_parameters(), never_cache], name="dispatch")
 class SignupView(RedirectURLMixin, FormView):
     """Creates the account, logs the new user in and sends them to ``next`` (when it
-    is a safe URL on this site) or to ``LOGIN_REDIRECT_URL``."""
+    is a safe URL on this site) or to ``LOGIN_REDIRECT_URL``. The page also shows the
+    log-in form (posting to the log-in page) for buyers who already have an account."""
 
     form_class = SignupForm
     template_name = "accounts/signup.html"
@@ -63,6 +87,7 @@ class SignupView(RedirectURLMixin, FormView):
             form.add_error(None, exc)  # keyed by field name: shown next to each input
             return self.form_invalid(form)
         login(self.request, user)
+        join_on_arrival_mark(self.request, self.get_redirect_url())
         return super().form_valid(form)
 
     def get_default_redirect_url(self) -> str:
@@ -70,5 +95,11 @@ class SignupView(RedirectURLMixin, FormView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context[self.redirect_field_name] = self.get_redirect_url()
+        next_url = self.get_redirect_url()
+        context[self.redirect_field_name] = next_url
+        # Its own ids (login_username, login_password): the sign-up form has id_password.
+        login_form = LoginForm(self.request, auto_id="login_%s")
+        login_form.fields["username"].widget.attrs.pop("autofocus", None)  # the sign-up form has it
+        context["login_form"] = login_form
+        context.update(_next_event_context(self.request, next_url))
         return context

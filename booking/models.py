@@ -27,6 +27,13 @@ class Booking(models.Model):
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Set by booking_cancel from the event's fee table (events.policy): the fee kept and
+    # the amount paid back. Null while confirmed, and for cancellations made before the
+    # table existed.
+    cancellation_fee = models.DecimalField(
+        _("cancellation fee"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    refund = models.DecimalField(_("refund"), max_digits=12, decimal_places=2, null=True, blank=True)
     emailed_at = models.DateTimeField(_("ticket e-mailed at"), null=True, blank=True)
     cancellation_emailed_at = models.DateTimeField(null=True, blank=True)
     # The buyer's language when they booked: the ticket and cancellation mails use it.

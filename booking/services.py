@@ -14,6 +14,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from booking import guards
@@ -30,6 +32,7 @@ from booking.selectors import booking_find_by_idempotency_key, hold_cap
 from booking.signals import booking_cancelled, booking_confirmed
 from events.caching import invalidate_availability
 from events.models import Seat, SeatStatus
+from events.policy import CancellationPolicy
 from events.selectors import EventSettings, event_settings_get
 from events.services.seat_map import seat_map_rebuild
 from queueing import holds as hold_store
@@ -344,11 +347,25 @@ def _booking_confirm_new(
 # --- Cancel ----------------------------------------------------------------------------
 
 
+def _self_service_closed(deadline: datetime) -> DomainError:
+    return DomainError(
+        "not_cancellable",
+        _(
+            "Online cancellation for this event closed at %(deadline)s. Please contact the organiser: "
+            "they can still cancel this booking."
+        )
+        % {"deadline": date_format(timezone.localtime(deadline), "DATETIME_FORMAT")},
+        status=409,
+    )
+
+
 def booking_cancel(*, booking: Booking, by_user: User) -> Booking:
     """Cancels a confirmed booking (its owner, or staff): its seats become available
-    again in the database and the seat map; the booking keeps its tickets as history.
-    Buyers cannot cancel once the event has started; staff can. 409 not_cancellable
-    otherwise. Call outside transaction.atomic."""
+    again in the database and the seat map; the booking keeps its tickets as history and
+    records the cancellation fee and the refund, from the event's fee table at this
+    moment (events.policy). Buyers cannot cancel once the event has started, nor after
+    the event's online-cancellation deadline; staff can. 409 not_cancellable otherwise.
+    Call outside transaction.atomic."""
     if booking.user_id != by_user.pk and not by_user.is_staff:
         raise DomainError("not_found", _("Not found."), status=404)
 
@@ -358,12 +375,17 @@ def booking_cancel(*, booking: Booking, by_user: User) -> Booking:
             locked = Booking.objects.select_for_update().get(pk=booking.pk)
             if locked.status != BookingStatus.CONFIRMED:
                 raise DomainError("not_cancellable", _("This booking is already cancelled."), status=409)
-            if not by_user.is_staff and locked.event.starts_at <= timezone.now():
+            now = timezone.now()
+            if not by_user.is_staff and locked.event.starts_at <= now:
                 raise DomainError(
                     "not_cancellable",
                     _("The event has started; this booking can't be cancelled."),
                     status=409,
                 )
+            # The same quote the cancel page showed (events.policy), taken at this moment.
+            quote = CancellationPolicy.of(locked.event).quote(total=locked.total, at=now)
+            if not by_user.is_staff and not quote.self_service_open:
+                raise _self_service_closed(quote.deadline)
             if not by_user.is_staff and locked.tickets.filter(checked_in_at__isnull=False).exists():
                 raise DomainError(
                     "not_cancellable",
@@ -373,9 +395,13 @@ def booking_cancel(*, booking: Booking, by_user: User) -> Booking:
             seat_ids = sorted(locked.tickets.values_list("seat_id", flat=True))
             Seat.objects.filter(pk__in=seat_ids, status=SeatStatus.SOLD).update(status=SeatStatus.AVAILABLE)
             locked.status = BookingStatus.CANCELLED
-            locked.cancelled_at = timezone.now()
+            locked.cancelled_at = now
             locked.cancelled_by_id = by_user.pk
-            locked.save(update_fields=["status", "cancelled_at", "cancelled_by"])
+            locked.cancellation_fee = quote.cancellation_fee
+            locked.refund = quote.refund
+            locked.save(
+                update_fields=["status", "cancelled_at", "cancelled_by", "cancellation_fee", "refund"]
+            )
             event_id = locked.event_id
             transaction.on_commit(
                 lambda: seatmap_mark(event_id=event_id, seat_ids=seat_ids, status=AVAILABLE), robust=True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -49,13 +50,25 @@ def _seat_ids_from(request: HttpRequest) -> list[int]:
 
 
 def _to_waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
-    messages.info(request, _("Your turn has not come yet (or your pass expired). Please wait in the queue."))
+    messages.info(
+        request,
+        _("Your turn to choose seats has not come yet, or it has ended. Please wait in the waiting room."),
+    )
     return redirect("events:waiting_room", event_id=event_id)
+
+
+# The booking just made at checkout: its page shows the last step of the indicator.
+JUST_BOOKED_KEY = "booking_just_made"
 
 
 def _refusal_message(exc: DomainError, *, event_id: int) -> str:
     """The text shown for a refused hold or booking; a lost seat is named, so the buyer
     knows which one to replace."""
+    # The API's texts speak of holds; the pages say it in the buyer's words.
+    if exc.code == "hold_missing":
+        return _("The time to pay for these seats ran out, so they went back on sale. Please choose again.")
+    if exc.code == "limit_exceeded":
+        return _("You can choose at most %(cap)d seats.") % {"cap": exc.extra.get("limit", 0)}
     seat_ids = exc.extra.get("seat_ids") or []
     if exc.code != "seat_unavailable" or not seat_ids:
         return str(exc.detail)
@@ -96,28 +109,40 @@ def seat_picker(request: HttpRequest, event_id: int) -> HttpResponse:
             "seat_map_etag": state.seat_map.etag,
             "held": state.held,
             "cap": state.cap,
+            # The one clock of this page: the time left to choose seats (the pass).
             "pass_expires_at_ms": state.pass_expires_at_ms,
+            "pass_expires_at": datetime.fromtimestamp(state.pass_expires_at_ms / 1000, tz=UTC)
+            if state.pass_expires_at_ms
+            else None,
             "server_now_ms": int(time.time() * 1000),
         },
     )
 
 
 def _seat_picker_post(request: HttpRequest, event_id: int) -> HttpResponse:
-    """The no-JavaScript path: a seat button submits its id; "release" gives back all.
-    Holding or releasing needs a live pass (holding seats is not enough here)."""
+    """The no-JavaScript path: a seat button submits its id and the seat is kept for the
+    buyer at once; "next" goes on to checkout; "release" gives back all. (With
+    JavaScript, seats are chosen in the browser and kept all at once by "Next", through
+    the holds API.) Keeping or giving back seats needs a live pass."""
+    action = request.POST.get("action")
+    if action == "next":
+        if selectors.held_seats_get(event_id=event_id, user_id=request.user.pk).seats:
+            return redirect("booking:checkout", event_id=event_id)
+        messages.error(request, _("Choose at least one seat."))
+        return redirect("booking:seat_picker", event_id=event_id)
     if not selectors.pass_is_live(event_id=event_id, user_id=request.user.pk):
         return _to_waiting_room(request, event_id)
     try:
-        if request.POST.get("action") == "release":
+        if action == "release":
             services.seats_release(event_id=event_id, user_id=request.user.pk)
-            messages.info(request, _("Your held seats were released."))
+            messages.info(request, _("Your seats were given back. Choose again."))
         else:
             seat_ids = _seat_ids_from(request)
             if not seat_ids:
                 messages.error(request, _("Choose at least one seat."))
             else:
                 services.seats_hold(event_id=event_id, user_id=request.user.pk, seat_ids=seat_ids)
-                messages.success(request, _("Seats held. Check out before the countdown ends."))
+                messages.success(request, _("Added to your seats. Choose more, or press Next."))
     except DomainError as exc:
         if exc.code == "not_admitted":
             return _to_waiting_room(request, event_id)
@@ -173,11 +198,12 @@ def checkout(request: HttpRequest, event_id: int) -> HttpResponse:
             return redirect("booking:seat_picker", event_id=event_id)
         if created:
             messages.success(request, _("Booking confirmed. Your tickets are on their way to your inbox."))
+            request.session[JUST_BOOKED_KEY] = booking.code
         return redirect("booking:booking_detail", code=booking.code)
 
     held = selectors.held_seats_get(event_id=event_id, user_id=request.user.pk)
     if not held.seats:
-        messages.info(request, _("You hold no seats for this event. Choose your seats first."))
+        messages.info(request, _("You have no seats for this event yet. Choose your seats first."))
         return redirect("booking:seat_picker", event_id=event_id)
     return render(
         request,
@@ -221,7 +247,16 @@ def booking_detail(request: HttpRequest, code: str) -> HttpResponse:
         }
         for ticket in booking.tickets.all()
     ]
-    return render(request, "booking/booking_detail.html", {"booking": booking, "tickets": tickets})
+    # Right after checkout, the page is the last of the three steps (once: not when the
+    # ticket is looked at again later).
+    just_booked = request.session.get(JUST_BOOKED_KEY) == booking.code
+    if just_booked:
+        del request.session[JUST_BOOKED_KEY]
+    return render(
+        request,
+        "booking/booking_detail.html",
+        {"booking": booking, "tickets": tickets, "just_booked": just_booked},
+    )
 
 
 @login_required

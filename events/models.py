@@ -3,10 +3,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from events.policy import fee_table_normalise, fee_table_parse, validate_fee_table
 
 # The most proof-of-work staff may ask of a browser joining (minutes on a phone).
 POW_DIFFICULTY_MAX = 5_000_000
@@ -81,6 +84,37 @@ class Event(models.Model):
         default=False,
         help_text=_("While paused, returned seats go back on sale instead of to the waiting list."),
     )
+    # Fees and cancellation policy (events.policy): shown on the event page and at
+    # checkout, applied by booking.services.booking_cancel.
+    booking_fee = models.DecimalField(
+        _("booking fee per ticket"),
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("0"),
+        help_text=_("Shown on the event page and at checkout (0 = no booking fee)."),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    cancellation_deadline_hours = models.PositiveIntegerField(
+        _("online cancellation closes (hours before the show)"),
+        default=0,
+        help_text=_(
+            "Buyers can cancel online until this many hours before the show starts (0 = until it "
+            "starts; 24 = until the day before at the same time). Staff can cancel at any time."
+        ),
+        validators=[MaxValueValidator(24 * 365)],
+    )
+    cancellation_fees = models.JSONField(
+        _("cancellation fee table"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Rows of days before the show and the fee from then on, in percent of the ticket price; "
+            'cancelling earlier than the first row is free. Example: [{"days_before": 9, "fee_percent": 10}, '
+            '{"days_before": 6, "fee_percent": 20}, {"days_before": 2, "fee_percent": 30}]. Empty: free '
+            "until online cancellation closes."
+        ),
+        validators=[validate_fee_table],
+    )
     # Door staff of this event only (the scanner, nothing of the admin); the permission
     # booking.check_in_tickets (group "Door staff") grants it for every event.
     door_staff = models.ManyToManyField(
@@ -106,6 +140,15 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def clean(self) -> None:
+        # The validator has reported a bad table on its field; a good one is stored in
+        # order, furthest from the show first.
+        try:
+            fee_table_parse(self.cancellation_fees)
+        except ValidationError:
+            return
+        self.cancellation_fees = fee_table_normalise(self.cancellation_fees)
 
     def sales_status(self, *, seats_available: int, now: timezone.datetime | None = None) -> str:
         """scheduled / on_sale / sold_out / closed, from the sales window and the stock."""

@@ -17,6 +17,7 @@ from ticketing.errors import (
     RETRY_AFTER_SECONDS,
     DomainError,
     ServiceUnavailable,
+    csrf_failure_detail,
     error_body,
     unavailable_body,
 )
@@ -31,6 +32,34 @@ def unavailable_response(what: str) -> Response:
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+# simplejwt's refusals, which reach us in English only: its catalogue is not loaded (only
+# its token_blacklist app is installed). Ours replace them; the codes stay simplejwt's.
+_SIMPLEJWT_TEXTS = frozenset(
+    {
+        "Given token not valid for any token type",
+        "Token is invalid or expired",
+        "Token is invalid",
+        "Token is expired",
+        "Token contained no recognizable user identification",
+        "No active account found with the given credentials",
+        "User not found",
+        "User is inactive",
+        "The user's password has been changed.",
+        "Authorization header must contain two space-delimited values",
+    }
+)
+
+
+def _sign_in_detail(code: str, text: str) -> str:
+    if text not in _SIMPLEJWT_TEXTS:
+        return text  # ours, already in the request's language
+    if code == "no_active_account":
+        return _("The e-mail address or password is not correct.")
+    if code == "bad_authorization_header":
+        return _('The Authorization header must be "Bearer" followed by a token.')
+    return _("Your sign-in has expired or is not valid. Please sign in again.")
 
 
 def _code_for(exc: exceptions.APIException) -> str:
@@ -71,7 +100,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             detail = " ".join(str(item) for item in exc.detail) or detail
         body = error_body("invalid", detail, errors=exc.detail)
     elif isinstance(exc, exceptions.ParseError):
-        body = error_body("malformed", str(exc.detail))
+        # DRF's text carries the JSON parser's own words, in English whatever the language.
+        body = error_body("malformed", _("The request body is not valid JSON."))
     else:
         detail = exc.detail
         if isinstance(detail, dict):
@@ -81,5 +111,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             text, code = str(detail), _code_for(exc)
         if isinstance(exc, exceptions.NotFound):
             code = "not_found"
+        if isinstance(exc, exceptions.PermissionDenied) and text.startswith("CSRF Failed"):
+            # SessionAuthentication's refusal, untranslated in DRF; the code stays.
+            text = csrf_failure_detail()
+        elif isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
+            text = _sign_in_detail(code, text)
         body = error_body(code, text)
     return Response(body, status=exc.status_code, headers=headers)

@@ -7,6 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import JsonResponse
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 # Compact separators: the hot paths answer thousands of small bodies a second.
 COMPACT_JSON = {"separators": (",", ":")}
@@ -16,7 +19,7 @@ class DomainError(Exception):
     """A refusal the user can understand. ``status`` is the HTTP status for the API."""
 
     status: int = 400
-    default_detail: str = "The request cannot be completed."
+    default_detail: str | Promise = gettext_lazy("The request cannot be completed.")
     retry_after: int | None = None  # seconds; answered as the Retry-After header too
 
     def __init__(
@@ -29,7 +32,8 @@ class DomainError(Exception):
         **extra: Any,
     ) -> None:
         self.code = code
-        self.detail = detail or self.default_detail
+        # Translated now, in the request's language (the raise happens inside the request).
+        self.detail = detail or str(self.default_detail)
         if status is not None:
             self.status = status
         if retry_after is not None:
@@ -60,8 +64,25 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "detail": str(detail), **extra}
 
 
+def csrf_failure_detail() -> str:
+    """The text of a refused CSRF check (the API's and the page's), in the active language."""
+    return _(
+        "The security check of this page (CSRF) failed: the page was open too long, or your browser "
+        "blocks this site's cookies. Reload the page and try again."
+    )
+
+
 def unavailable_body(what: str) -> dict[str, Any]:
-    return error_body("service_unavailable", f"The {what} is unavailable; please retry shortly.")
+    """The 503 body, in the active language, with the busy page's words. ``what`` (the
+    service that could not answer: "database", "queue service"...) is for the logs of
+    the callers; pasted into the sentence it would not translate."""
+    return error_body(
+        "service_unavailable",
+        _(
+            "We are very busy right now. Your place in the queue and your bookings are kept; "
+            "please try again in a few seconds."
+        ),
+    )
 
 
 def error_response(

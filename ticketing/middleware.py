@@ -11,6 +11,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
@@ -20,12 +22,30 @@ from ticketing.metrics.counters import count_unavailable
 logger = logging.getLogger(__name__)
 
 
-def _too_large() -> HttpResponse:
-    return error_response("too_large", _("The request body is too large."), status=413)
-
-
 def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+def _in_request_language(request: HttpRequest, answer: Callable[[], HttpResponse]) -> HttpResponse:
+    """``answer()`` in the language LocaleMiddleware would pick (the language cookie, then
+    Accept-Language). This middleware answers before LocaleMiddleware has run (or after an
+    exception skipped it): without this, the thread's previous language would be used."""
+    language = translation.get_language_from_request(request)
+    with translation.override(language):
+        response = answer()
+    response.headers["Content-Language"] = language
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))
+    return response
+
+
+def _too_large(request: HttpRequest) -> HttpResponse:
+    def answer() -> HttpResponse:
+        if _wants_json(request):
+            return error_response("too_large", _("The request body is too large."), status=413)
+        context = {"lang": translation.get_language(), "path": request.path}
+        return HttpResponse(render_to_string("413.html", context), status=413)
+
+    return _in_request_language(request, answer)
 
 
 class ServiceUnavailableMiddleware:
@@ -43,7 +63,7 @@ class ServiceUnavailableMiddleware:
             length = 0
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit and not request.path.startswith("/admin/"):
-            return _too_large()
+            return _too_large(request)
         try:
             return self.get_response(request)
         except (RedisError, DatabaseError, ServiceUnavailable) as exc:
@@ -52,7 +72,7 @@ class ServiceUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, RequestDataTooBig):
-            return _too_large()
+            return _too_large(request)
         if isinstance(exc, RedisError):
             what = "queue service"
         elif isinstance(exc, DatabaseError):
@@ -63,11 +83,17 @@ class ServiceUnavailableMiddleware:
             return None
         count_unavailable(exc)
         logger.warning("%s unavailable for %s: %s", what, request.path, exc)
-        if _wants_json(request):
-            return unavailable_response(what)
-        response = HttpResponse(render_to_string("503.html", {"what": what}), status=503)
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+
+        def answer() -> HttpResponse:
+            if _wants_json(request):
+                return unavailable_response(what)
+            # Static but for its language order: it renders with Redis and the database down.
+            context = {"what": what, "lang": translation.get_language()}
+            response = HttpResponse(render_to_string("503.html", context), status=503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+
+        return _in_request_language(request, answer)
 
 
 class SecurityHeadersMiddleware:

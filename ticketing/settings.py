@@ -370,6 +370,8 @@ BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
 # --- Security ----------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the page JS reads it to call the session-authenticated API
+# A refused form explained in the buyer's language, not Django's English debug page.
+CSRF_FAILURE_VIEW = "ticketing.error_pages.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

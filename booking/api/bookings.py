@@ -54,6 +54,18 @@ class BookingOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     confirmed_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
+    cancellation_fee = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Kept on cancellation, from the event's fee table (policy.cancellation_fees); null while confirmed.",
+    )
+    refund = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Paid back on cancellation: total minus cancellation_fee; null while confirmed.",
+    )
 
     @extend_schema_field(BookingSeatSerializer(many=True))
     def get_seats(self, booking: Booking) -> list[dict]:

@@ -58,8 +58,6 @@ WORDS = {
         "robot": "I'm not a robot",  # the widget's own label (altcha.min.js)
         "continue": "Continue to seat selection",
         "seat_map": "Seat map",
-        "hold": "Hold selected seats",
-        "held": "Held for you",
         "tick_first": "Please tick \u201cI\u2019m not a robot\u201d first.",
         "failed": "The check did not work. Please tick the box again.",
         "pass_over": "Your pass has expired. Please join the waiting room again.",
@@ -70,8 +68,6 @@ WORDS = {
         "robot": "저는 로봇이 아닙니다",  # the widget's Korean label (static/vendor/altcha/ko.js)
         "continue": "좌석 선택하러 가기",
         "seat_map": "좌석 배치도",
-        "hold": "선택한 좌석 선점하기",
-        "held": "선점한 좌석",
         "tick_first": "먼저 \u2018저는 로봇이 아닙니다\u2019에 체크해 주세요.",
         "failed": "확인에 실패했습니다. 상자에 다시 체크해 주세요.",
         "pass_over": "좌석 선택 시간이 끝났습니다. 대기실에 다시 입장해 주세요.",
@@ -258,11 +254,11 @@ def test_tab_and_space_tick_the_box_and_the_seat_picker_opens(
     expect(page).to_have_url(re.compile(rf"/events/{event.pk}/pick/$"))
     assert human_check_passed(event_id=event.pk, user_id=buyer.pk)
 
-    # A seat can be held.
+    # A seat can be chosen and kept: "Next" goes on to checkout.
     seat = Seat.objects.filter(event=event).order_by("row", "number").first()
     page.locator(f'button.seat[data-seat-id="{seat.pk}"]').click()
-    page.get_by_role("button", name=words["hold"]).click()
-    expect(page.get_by_role("heading", name=words["held"])).to_be_visible()
+    page.locator('[data-role="next"]').click()
+    expect(page).to_have_url(re.compile(rf"/events/{event.pk}/checkout/$"))
     assert get_redis().exists(EventKeys(event.pk).seat(seat.pk))
 
     # Once per pass: the picker's URL shows the seats straight away from now on.
@@ -369,5 +365,5 @@ def test_without_the_human_check_the_seat_picker_shows_directly(
     expect(page.locator('script[src*="altcha"]')).to_have_count(0)
     seat = Seat.objects.filter(event=event).order_by("row", "number").first()
     page.locator(f'button.seat[data-seat-id="{seat.pk}"]').click()
-    page.get_by_role("button", name="Hold selected seats").click()
-    expect(page.get_by_role("heading", name="Held for you")).to_be_visible()
+    page.get_by_role("button", name="Next: review and pay").click()
+    expect(page).to_have_url(re.compile(rf"/events/{event.pk}/checkout/$"))

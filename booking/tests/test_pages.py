@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from booking.models import Booking, BookingStatus
-from booking.tests.conftest import admit_users, seat_ids_of
+from booking.tests.conftest import admit_users, expire_hold, seat_ids_of
 from events.models import Seat, SeatStatus
 from queueing.holds import holds_get
 
@@ -71,8 +71,14 @@ def test_hold_checkout_and_confirm_without_javascript(
         assert response.status_code == 302
     assert holds_get(event_id=on_sale_event.pk, user_id=browser.user.pk).seat_ids == [a, b]
     picker = browser.get(f"/events/{on_sale_event.pk}/pick/")
-    assert "held by you" in picker.content.decode()
+    assert "seat 1, 55,000 KRW, your choice" in picker.content.decode()
 
+    # "Next" goes on to checkout.
+    next_step = browser.post(
+        f"/events/{on_sale_event.pk}/pick/", {"action": "next", "csrfmiddlewaretoken": csrf_of(picker)}
+    )
+    assert next_step.status_code == 302
+    assert next_step["Location"] == f"/events/{on_sale_event.pk}/checkout/"
     checkout = browser.get(f"/events/{on_sale_event.pk}/checkout/")
     html = checkout.content.decode()
     assert checkout.status_code == 200
@@ -88,6 +94,88 @@ def test_hold_checkout_and_confirm_without_javascript(
     assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"] == f"/my/tickets/{booking.code}/"
     assert set(Seat.objects.filter(pk__in=[a, b]).values_list("status", flat=True)) == {SeatStatus.SOLD}
+
+
+def test_next_without_seats_stays_on_the_picker_and_says_why(browser, on_sale_event):
+    admit_users(on_sale_event, browser.user)
+    picker = browser.get(f"/events/{on_sale_event.pk}/pick/")
+
+    response = browser.post(
+        f"/events/{on_sale_event.pk}/pick/",
+        {"action": "next", "csrfmiddlewaretoken": csrf_of(picker)},
+        follow=True,
+    )
+
+    assert response.redirect_chain[-1][0] == f"/events/{on_sale_event.pk}/pick/"
+    assert "Choose at least one seat." in response.content.decode()
+
+
+def test_picker_shows_steps_stage_grades_and_one_clock(browser, on_sale_event):
+    admit_users(on_sale_event, browser.user)
+
+    html = browser.get(f"/events/{on_sale_event.pk}/pick/").content.decode()
+
+    steps = re.search(r'<ol class="steps"[^>]*>(.*?)</ol>', html, re.S).group(1)
+    assert re.search(r'<li class="is-current" aria-current="step">.*Choose seats', steps)
+    assert steps.count("aria-current") == 1
+    assert '<p class="stage">Stage</p>' in html
+    legend = re.search(r'<ul class="grade-legend".*?</ul>', html, re.S).group(0)
+    assert re.search(r'class="swatch tone-1" aria-hidden="true"></span> Section A · R · 55,000 KRW', legend)
+    assert "Time left to choose seats:" in html
+    assert "Time left to pay" not in html
+    assert 'data-role="next"' in html
+    for jargon in ("hold", "Hold", "pass ", "Pass "):
+        visible = re.sub(r"<[^>]+>", " ", html.split('<main id="main">')[1])
+        assert jargon not in visible, jargon
+
+
+def test_checkout_shows_step_two_and_the_time_left_to_pay(browser, on_sale_event):
+    admit_users(on_sale_event, browser.user)
+    picker = browser.get(f"/events/{on_sale_event.pk}/pick/")
+    browser.post(
+        f"/events/{on_sale_event.pk}/pick/",
+        {"seat_ids": seat_ids_of(on_sale_event, 1), "csrfmiddlewaretoken": csrf_of(picker)},
+    )
+
+    html = browser.get(f"/events/{on_sale_event.pk}/checkout/").content.decode()
+
+    assert re.search(r'<li class="is-current" aria-current="step">.*Review and pay', html)
+    assert "Time left to pay:" in html
+    assert "Time left to choose seats" not in html
+    assert "If time runs out, they go back on sale and you choose again." in html
+    assert "Pay 55,000 KRW" in html
+
+
+def test_seats_that_ran_out_at_checkout_are_explained_in_plain_words(browser, on_sale_event):
+    admit_users(on_sale_event, browser.user)
+    seat = seat_ids_of(on_sale_event, 1)
+    picker = browser.get(f"/events/{on_sale_event.pk}/pick/")
+    browser.post(
+        f"/events/{on_sale_event.pk}/pick/", {"seat_ids": seat, "csrfmiddlewaretoken": csrf_of(picker)}
+    )
+    checkout = browser.get(f"/events/{on_sale_event.pk}/checkout/")
+    expire_hold(on_sale_event, seat)
+
+    response = browser.post(
+        f"/events/{on_sale_event.pk}/checkout/",
+        {"csrfmiddlewaretoken": csrf_of(checkout), "seat_ids": seat},
+        follow=True,
+    )
+
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0] == f"/events/{on_sale_event.pk}/pick/"
+    assert "The time to pay for these seats ran out, so they went back on sale." in html
+    assert "hold" not in re.sub(r"<[^>]+>", " ", html.split('<main id="main">')[1])
+
+
+def test_the_new_booking_shows_the_last_step_once(browser, on_sale_event, django_capture_on_commit_callbacks):
+    booking = book_via_pages(browser, on_sale_event, django_capture_on_commit_callbacks)
+
+    first = browser.get(f"/my/tickets/{booking.code}/").content.decode()
+    again = browser.get(f"/my/tickets/{booking.code}/").content.decode()
+
+    assert re.search(r'<li class="is-current" aria-current="step">.*Ticket', first)
+    assert 'class="steps"' not in again  # looked at later: a ticket, not a step
 
 
 def test_checkout_without_holds_goes_back_to_the_picker(browser, on_sale_event):

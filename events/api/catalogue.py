@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from events import selectors
 from events.caching import event_list_key
+from events.policy import CancellationPolicy
 from ticketing.local_cache import local_cache
 from ticketing.pagination import StandardPagination
 
@@ -79,6 +80,28 @@ class EventDetailApi(APIView):
             "EventQueueSettings",
             {"capacity": serializers.IntegerField(), "pass_seconds": serializers.IntegerField()},
         )
+        policy = inline_serializer(
+            "EventPolicy",
+            {
+                "booking_fee": serializers.DecimalField(
+                    max_digits=10, decimal_places=2, help_text="Per ticket."
+                ),
+                "cancel_until": serializers.DateTimeField(
+                    help_text="Buyers can cancel online until then (staff at any time)."
+                ),
+                "cancellation_fees": inline_serializer(
+                    "EventCancellationFee",
+                    {
+                        "days_before": serializers.IntegerField(),
+                        "fee_percent": serializers.IntegerField(
+                            help_text="Of the ticket price, from days_before days before the show on."
+                        ),
+                    },
+                    many=True,
+                ),
+            },
+            help_text="Fees and cancellation policy; cancelling before the first row is free.",
+        )
 
     @extend_schema(responses=OutputSerializer, operation_id="events_retrieve")
     def get(self, request: Request, event_id: int) -> Response:
@@ -101,5 +124,6 @@ class EventDetailApi(APIView):
             "hold_seconds": event.hold_seconds,
             "max_tickets_per_user": event.max_tickets_per_user,
             "queue": {"capacity": event.queue_capacity, "pass_seconds": event.queue_pass_seconds},
+            "policy": CancellationPolicy.of(event).api_body(),
         }
         return self.OutputSerializer(row).data

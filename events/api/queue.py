@@ -80,6 +80,12 @@ QueueStatusSerializer = inline_serializer(
                 "more, and is never invented."
             )
         ),
+        "paused": serializers.BooleanField(
+            help_text=(
+                "True while staff have paused admission (waiting only): the line does not move and "
+                "every place is kept; it moves again when the sale resumes."
+            )
+        ),
         "queue_ticket": serializers.CharField(
             allow_null=True,
             help_text=(

@@ -112,12 +112,16 @@ def _answer_body(answer: QueueAnswer, event: EventSettings) -> bytes:
     return json.dumps(queue_answer_payload(answer, event=event), **COMPACT_JSON).encode()
 
 
-def _refusal(environ: dict[str, Any], error: DomainError) -> LaneAnswer:
+def _request_language(environ: dict[str, Any]) -> str:
+    """The language Django's LocaleMiddleware would pick for this request."""
+    return translation.get_language_from_request(WSGIRequest(environ))
+
+
+def _refusal(error: DomainError, *, language: str) -> LaneAnswer:
     """A join's refusal (sold out, sales closed, unknown event), as Django's
-    LocaleMiddleware and exception handler would give it: in the buyer's language."""
-    language = translation.get_language_from_request(WSGIRequest(environ))
-    with translation.override(language):
-        body = json.dumps(error_body(error.code, error.detail, **error.extra), **COMPACT_JSON).encode()
+    LocaleMiddleware and exception handler would give it: in the buyer's language (its
+    detail was written in ``language``: see ``lane_answer``)."""
+    body = json.dumps(error_body(error.code, error.detail, **error.extra), **COMPACT_JSON).encode()
     status = f"{error.status} {HTTPStatus(error.status).phrase}"
     return status, body, [("Vary", "Accept-Language"), ("Content-Language", language), *error.headers.items()]
 
@@ -197,16 +201,21 @@ def lane_answer(environ: dict[str, Any]) -> LaneAnswer | None:
             solution = _join_solution(environ)
             if solution is _NOT_HERE:
                 return None
+            # The refusal's text is written when it is raised: in the buyer's language, not
+            # in whatever language this thread served last (the lane runs before Django's
+            # LocaleMiddleware).
+            language = _request_language(environ)
             try:
-                answer, event, newly_joined = queue_join(
-                    event_id=event_id,
-                    user_id=user_id,
-                    solution=solution,
-                    client=JoinClient(address=client_ip(_Meta(environ))),
-                )
+                with translation.override(language):
+                    answer, event, newly_joined = queue_join(
+                        event_id=event_id,
+                        user_id=user_id,
+                        solution=solution,
+                        client=JoinClient(address=client_ip(_Meta(environ))),
+                    )
             except DomainError as refused:
                 # After a sell-out nearly every join is this refusal: as cheap as a poll.
-                return _refusal(environ, refused)
+                return _refusal(refused, language=language)
             return ("201 Created" if newly_joined else "200 OK"), _answer_body(answer, event), []
         # Exact: no ticket, or one at or below the cursor (checked against this buyer above).
         return "200 OK", _answer_body(*queue_status_get(event_id=event_id, user_id=user_id)), []

@@ -181,7 +181,14 @@ def queue_join(
 
 
 _JOIN_REFUSALS: dict[str, Any] = {
-    "sold_out": lambda: DomainError("sold_out", _("All seats of this event are sold."), status=409),
+    "sold_out": lambda: DomainError(
+        "sold_out",
+        _(
+            "All seats of this event are sold. Join its waiting list: seats that come back are "
+            "offered to the people on it, in the order they joined."
+        ),
+        status=409,
+    ),
     "blocked": lambda: DomainError(
         "removed_from_queue", _("The organiser has removed you from this waiting room."), status=403
     ),
@@ -312,7 +319,7 @@ def poll_after_ms(answer: QueueAnswer, *, sales_open_at_ms: int, now_ms: int) ->
 
 def queue_answer_payload(answer: QueueAnswer, *, event: EventSettings) -> dict[str, Any]:
     """The queue status body of API.md, plus ``poll_after_ms``, ``sales_open_at``,
-    ``estimated``, ``queue_ticket`` and ``as_of``."""
+    ``estimated``, ``queue_ticket``, ``as_of`` and ``paused``."""
     waiting = answer.state == "waiting"
     return {
         "state": answer.state,
@@ -331,4 +338,7 @@ def queue_answer_payload(answer: QueueAnswer, *, event: EventSettings) -> dict[s
         "estimated": answer.estimated,
         "queue_ticket": answer.ticket,
         "as_of": iso_from_ms(answer.as_of_ms),
+        # Staff paused admission: the line stands still and every place is kept. Only
+        # while waiting, and from the pulse the answer was made with (no extra read).
+        "paused": waiting and pulse_get(event.id).paused,
     }

@@ -3,6 +3,7 @@ event's queue settings edited in the admin reaching the live queue."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -161,6 +162,9 @@ def _event_form_data(event: Event, **changes: object) -> dict[str, object]:
         "pow_difficulty": event.pow_difficulty,
         "waiting_list_offer_minutes": event.waiting_list_offer_minutes,
         "waiting_list_gather_seconds": event.waiting_list_gather_seconds,
+        "booking_fee": event.booking_fee,
+        "cancellation_deadline_hours": event.cancellation_deadline_hours,
+        "cancellation_fees": json.dumps(event.cancellation_fees),
         "is_published": "on",
     }
     for name in ("starts_at", "sales_open_at", "sales_close_at"):

@@ -29,6 +29,7 @@ STATUS_FIELDS = {
     "estimated",
     "queue_ticket",
     "as_of",
+    "paused",
 }
 POLL_MAX_MS = 30_000  # settings.QUEUE_POLL_MAX_MS
 

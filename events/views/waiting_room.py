@@ -11,14 +11,16 @@ inline script, so the script takes its configuration and its (translated) texts 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -27,7 +29,14 @@ from booking.waiting_list_views import waiting_list_link, waiting_list_url
 from events import selectors
 from events.models import Event, EventStatus
 from events.services.join_clients import device_cookie_ensure, join_client
-from events.services.waiting_room import queue_answer_payload, queue_join, queue_leave, queue_status_get
+from events.services.waiting_room import (
+    QueueAnswer,
+    queue_answer_payload,
+    queue_join,
+    queue_leave,
+    queue_status_get,
+)
+from queueing.pulse import pulse_get
 from ticketing.errors import DomainError
 
 
@@ -38,6 +47,53 @@ def seat_picker_url(event_id: int) -> str:
 
 def _start_position_key(event_id: int) -> str:
     return f"queue_start_position:{event_id}"
+
+
+# "Get tickets" while signed out: sign up or log in, then straight into the line.
+JOIN_ON_ARRIVAL_KEY = "queue_join_on_arrival"
+# A mark older than this is dropped unused (the buyer went elsewhere after logging in).
+JOIN_ON_ARRIVAL_SECONDS = 600
+
+
+def waiting_room_event_id(url: str) -> int | None:
+    """The event id when ``url`` (a path on this site) is a waiting room, else None."""
+    try:
+        match = resolve(urlsplit(url).path)
+    except Resolver404:
+        return None
+    if match.view_name != "events:waiting_room":
+        return None
+    return int(match.kwargs["event_id"])
+
+
+def waiting_room_event(url: str) -> Event | None:
+    """The published event whose waiting room ``url`` is, else None."""
+    event_id = waiting_room_event_id(url)
+    return selectors.event_detail_get(event_id) if event_id is not None else None
+
+
+def join_on_arrival_mark(request: HttpRequest, next_url: str) -> None:
+    """Called right after a sign-up or log-in that goes on to ``next_url``: when that is
+    a waiting room, the room joins its line when the buyer arrives (once), without
+    another press. Sign-up and log-in are the buyer's own CSRF-checked POSTs, so they
+    stand for the press of "Join"; a GET can never set this mark.
+
+    ``next_url`` must come from ``RedirectURLMixin.get_redirect_url()``, which checks
+    it with ``url_has_allowed_host_and_scheme`` and gives "" for anything unsafe (another
+    host, a scheme): an unsafe ``next`` is never followed and marks nothing."""
+    event_id = waiting_room_event_id(next_url) if next_url else None
+    if event_id is not None:
+        request.session[JOIN_ON_ARRIVAL_KEY] = {"event_id": event_id, "at": int(time.time())}
+
+
+def _join_on_arrival_take(request: HttpRequest, event_id: int) -> bool:
+    """Whether this visit should join the line: the mark is for this event and fresh.
+    Spent either way, so a reload never joins again."""
+    mark = request.session.get(JOIN_ON_ARRIVAL_KEY)
+    if not isinstance(mark, dict) or mark.get("event_id") != event_id:
+        return False
+    del request.session[JOIN_ON_ARRIVAL_KEY]
+    return time.time() - float(mark.get("at", 0)) <= JOIN_ON_ARRIVAL_SECONDS
 
 
 def eta_text(eta_seconds: int | None) -> str:
@@ -91,7 +147,8 @@ def _join_error_message(error: DomainError) -> str:
     return _("You could not join the waiting room. Please try again.")
 
 
-@login_required
+# Signed out: the sign-up page (with a log-in form for returning buyers), then back here.
+@login_required(login_url="accounts:signup")
 @require_http_methods(["GET", "HEAD", "POST"])
 def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
     event = selectors.event_detail_get(event_id)
@@ -100,6 +157,8 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
     if request.method == "POST":
         return _waiting_room_post(request, event)
 
+    # A GET only: a HEAD (a link checker, a prefetch) must not spend the mark or join.
+    join_on_arrival = request.method == "GET" and _join_on_arrival_take(request, event.pk)
     payload: dict[str, Any] | None = None
     try:
         answer, event_settings = queue_status_get(event_id=event.pk, user_id=request.user.pk)
@@ -108,12 +167,30 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
         if error.code != "not_in_queue":
             raise
     status = selectors.event_status(event)
-    start_position = request.session.get(_start_position_key(event.pk))
+    can_join = status in ("scheduled", "on_sale")
+    just_joined = False
+    join_when_checked = False
+    if join_on_arrival and payload is None and can_join:
+        if event.pow_difficulty:
+            # The browser must solve the check first: the page joins when it is done.
+            join_when_checked = True
+        else:
+            joined = _join(request, event)
+            if joined is not None:
+                answer, event_settings = joined
+                payload = queue_answer_payload(answer, event=event_settings)
+                just_joined = True
+    key = _start_position_key(event.pk)
+    state = payload["state"] if payload else "none"
+    # In line, but not from this browser session: joined on another device or tab (or
+    # through the API). One place per account: say that the place is kept.
+    joined_elsewhere = state in ("waiting", "active") and key not in request.session and not just_joined
+    start_position = request.session.get(key)
     position = payload["position"] if payload else None
     if position and (not start_position or start_position < position):
         start_position = position
+        request.session[key] = position
     progress = progress_percent(start_position=start_position, position=position)
-    state = payload["state"] if payload else "none"
     response = render(
         request,
         "events/waiting_room.html",
@@ -123,8 +200,12 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
             "queue": payload,
             "state": state,
             "eta_text": eta_text(payload["eta_seconds"] if payload else None),
-            "can_join": status in ("scheduled", "on_sale"),
+            "can_join": can_join,
+            "join_when_checked": join_when_checked,
+            "joined_elsewhere": joined_elsewhere,
             "before_opening": timezone.now() < event.sales_open_at,
+            # Staff paused admission: said on the page (static/js/waiting_room.js follows it).
+            "paused": pulse_get(event.pk).paused,
             "start_position": start_position or "",
             "progress": progress,
             # xgettext:no-python-format  ("% o" is not a placeholder: this is a brace format)
@@ -141,17 +222,11 @@ def waiting_room(request: HttpRequest, event_id: int) -> HttpResponse:
     return response
 
 
-def _waiting_room_post(request: HttpRequest, event: Event) -> HttpResponse:
-    """``action=join`` (the "Join the waiting room" button) or ``action=leave``; then back
-    to the page (post/redirect/get), which shows the place in line."""
-    here = reverse("events:waiting_room", args=[event.pk])
-    if request.POST.get("action") == "leave":
-        queue_leave(event_id=event.pk, user_id=request.user.pk)
-        request.session.pop(_start_position_key(event.pk), None)
-        messages.info(request, _("You left the waiting room."))
-        return redirect(here)
+def _join(request: HttpRequest, event: Event) -> tuple[QueueAnswer, selectors.EventSettings] | None:
+    """Joins the line (the join button, or the arrival after sign-up / log-in); on a
+    refusal adds the message the page shows and returns None."""
     try:
-        answer, _settings, newly_joined = queue_join(
+        answer, event_settings, newly_joined = queue_join(
             event_id=event.pk,
             user_id=request.user.pk,
             solution=request.POST.get("altcha") or None,
@@ -161,9 +236,22 @@ def _waiting_room_post(request: HttpRequest, event: Event) -> HttpResponse:
         if error.status == 404:
             raise Http404 from error
         messages.error(request, _join_error_message(error))
-        return redirect(here)
+        return None
     key = _start_position_key(event.pk)
     if answer.position and (newly_joined or key not in request.session):
         # Where the buyer started: the page's progress bar measures from here.
         request.session[key] = answer.position
+    return answer, event_settings
+
+
+def _waiting_room_post(request: HttpRequest, event: Event) -> HttpResponse:
+    """``action=join`` (the "Join the waiting room" button) or ``action=leave``; then back
+    to the page (post/redirect/get), which shows the place in line."""
+    here = reverse("events:waiting_room", args=[event.pk])
+    if request.POST.get("action") == "leave":
+        queue_leave(event_id=event.pk, user_id=request.user.pk)
+        request.session.pop(_start_position_key(event.pk), None)
+        messages.info(request, _("You left the waiting room."))
+        return redirect(here)
+    _join(request, event)
     return redirect(here)

@@ -24,7 +24,10 @@
   // preparing: solving (or about to); ready: solved; failed: could not solve;
   // off: the server no longer asks for a proof (staff set the difficulty to 0 meanwhile).
   let phase = "preparing";
-  let pending = false; // the buyer pressed the button before the check was done
+  // The buyer pressed the button before the check was done, or has just signed up or
+  // logged in from "Get tickets" (data-pow-autojoin, set by the server from a one-time
+  // mark in the session): either way the form goes as soon as the check is done.
+  let pending = "powAutojoin" in cfg;
   let submitted = false;
   let configured = false;
   let powOff = false;

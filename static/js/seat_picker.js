@@ -1,12 +1,16 @@
-// Seat picker and checkout: live seat map, multi-seat selection, holds through the API,
-// and the hold countdown. Progressive enhancement: the server-rendered page works
-// without this file (each seat button is a form submit). No inline scripts (CSP):
-// configuration and translated strings come from data- attributes.
+// Seat picker and checkout. On the seat picker the buyer chooses seats here, in the
+// browser; "Next" asks the server to keep them all (one all-or-nothing hold through the
+// holds API) and goes on to checkout. A seat someone else took first is named, and the
+// buyer picks again. Each page shows one clock: the time left to choose seats (the
+// buyer's turn) on the seat picker, the time left to pay (the seats' deadline) at
+// checkout. Progressive enhancement: the server-rendered pages work without this file
+// (each seat button is a form submit). No inline scripts (CSP): configuration and
+// translated strings come from data- attributes.
 (() => {
   "use strict";
 
   const POLL_MS = 2000;
-  const SYMBOLS = { available: "", selected: "✓", mine: "★", held: "◐", sold: "✕" };
+  const SYMBOLS = { available: "", selected: "✓", held: "◐", sold: "✕" };
 
   function cookie(name) {
     const prefix = name + "=";
@@ -35,18 +39,15 @@
     };
   }
 
-  // A countdown to a hold's expiry (ms, server clock). The page carries the server's
-  // "now" so a wrong client clock doesn't shift the countdown.
+  // A countdown to a deadline (ms, server clock). The page carries the server's "now"
+  // so a wrong client clock doesn't shift the countdown.
   function countdown(root, announce, onExpire) {
     const display = root.querySelector('[data-role="countdown"]');
     const skew = Number(root.dataset.serverNow || Date.now()) - Date.now();
     let timer = null;
     return (expiresAtMs) => {
       window.clearInterval(timer);
-      if (!expiresAtMs) {
-        if (display) display.textContent = "";
-        return;
-      }
+      if (!expiresAtMs) return;
       let warned = false;
       const tick = () => {
         const left = Math.max(0, Math.round((expiresAtMs - (Date.now() + skew)) / 1000));
@@ -69,6 +70,21 @@
     };
   }
 
+  async function sendJson(url, method, body) {
+    const response = await fetch(url, {
+      method,
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "X-CSRFToken": cookie("csrftoken"),
+      },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json().catch(() => ({}));
+    return { status: response.status, body: answer };
+  }
+
   function initPicker(root) {
     const data = root.dataset;
     const form = root.querySelector("#seat-form");
@@ -76,17 +92,22 @@
     root.querySelectorAll("button.seat[data-seat-id]").forEach((button) => {
       buttons.set(Number(button.dataset.seatId), button);
     });
-    const announce = announcer(root.querySelector('[data-role="status"]'));
+    const statusBox = root.querySelector('[data-role="status"]');
+    const announce = announcer(statusBox);
     const selectionText = root.querySelector('[data-role="selection"]');
-    const holdButton = root.querySelector('[data-role="hold-button"]');
-    const heldBox = root.querySelector('[data-role="held"]');
-    const heldList = root.querySelector('[data-role="held-list"]');
+    const totalText = root.querySelector('[data-role="total"]');
+    const nextButton = root.querySelector('[data-role="next"]');
+    const chosenList = root.querySelector('[data-role="held-list"]');
     const numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined);
     const cap = Number(data.cap || 0);
     let etag = data.etag || "";
+    // Seats the server keeps for this buyer now (back from checkout to change seats).
     let mine = new Set((data.mine || "").split(",").filter(Boolean).map(Number));
-    const selected = new Set();
+    // The buyer's choice; the seats already kept start chosen.
+    const selected = new Set(mine);
     const statuses = new Map();
+    let busy = false;
+    let turnOver = false;
     buttons.forEach((button, id) => statuses.set(id, button.dataset.status));
 
     root.querySelectorAll(".js-only").forEach((element) => {
@@ -129,8 +150,9 @@
 
     function stateOf(id) {
       const status = statuses.get(id) || "sold";
-      if (mine.has(id) && status !== "sold") return "mine";
-      if (selected.has(id)) return "selected";
+      if (selected.has(id) && status !== "sold") return "selected";
+      // One of the buyer's own kept seats, no longer chosen: free to choose again.
+      if (mine.has(id) && status === "held") return "available";
       return status;
     }
 
@@ -139,7 +161,8 @@
       if (!button) return;
       const state = stateOf(id);
       const selectable = state === "available" || state === "selected";
-      button.className = "seat is-" + state;
+      const tone = [...button.classList].find((name) => name.startsWith("tone-"));
+      button.className = "seat is-" + state + (tone ? " " + tone : "");
       button.querySelector(".seat-symbol").textContent = SYMBOLS[state] || "";
       const label = format(data.labelTemplate, {
         section: button.dataset.section,
@@ -159,32 +182,25 @@
       buttons.forEach((button, id) => render(id));
     }
 
+    // The panel: the chosen seats with their prices, how many of the cap, the total.
     function updateSelection() {
-      if (selectionText) {
-        selectionText.textContent = format(data.msgSelected, { count: selected.size + mine.size, cap });
+      const chosen = [...selected].sort((a, b) => a - b);
+      if (chosenList) {
+        chosenList.textContent = "";
+        chosen.forEach((id) => {
+          const button = buttons.get(id);
+          const item = document.createElement("li");
+          item.textContent = seatName(id) + (button ? " · " + priceText(button.dataset.price) : "");
+          chosenList.appendChild(item);
+        });
       }
-      if (holdButton) holdButton.disabled = selected.size === 0;
+      if (selectionText) selectionText.textContent = format(data.msgSelected, { count: chosen.length, cap });
+      if (totalText) {
+        const total = chosen.reduce((sum, id) => sum + Number((buttons.get(id) || {}).dataset?.price || 0), 0);
+        totalText.textContent = format(data.msgTotal, { total: priceText(total) });
+        totalText.hidden = chosen.length === 0;
+      }
     }
-
-    function updateHeld() {
-      if (!heldBox || !heldList) return;
-      heldList.textContent = "";
-      [...mine].sort((a, b) => a - b).forEach((id) => {
-        const button = buttons.get(id);
-        const item = document.createElement("li");
-        item.textContent = seatName(id) + (button ? " · " + priceText(button.dataset.price) : "");
-        heldList.appendChild(item);
-      });
-      heldBox.hidden = mine.size === 0;
-    }
-
-    const setExpiry = countdown(root, announce, () => {
-      mine = new Set();
-      etag = "";
-      renderAll();
-      updateHeld();
-      updateSelection();
-    });
 
     function flashTaken(ids) {
       ids.forEach((id) => {
@@ -195,16 +211,28 @@
       });
     }
 
+    function sameAsKept() {
+      return selected.size === mine.size && [...selected].every((id) => mine.has(id));
+    }
+
+    // The buyer's turn has ended: with seats already kept, checkout still takes them (its
+    // own clock); otherwise back to the waiting room.
+    function endOfTurn() {
+      turnOver = true;
+      window.setTimeout(() => window.location.assign(mine.size ? data.checkoutUrl : data.queueUrl), 4000);
+    }
+
     form.addEventListener("click", (event) => {
       const button = event.target.closest("button.seat");
       if (!button) return;
       event.preventDefault();
+      if (busy) return;
       const id = Number(button.dataset.seatId);
       const state = stateOf(id);
       if (state === "selected") {
         selected.delete(id);
       } else if (state === "available") {
-        if (selected.size + mine.size >= cap) {
+        if (selected.size >= cap) {
           announce(format(data.msgCap, { cap }));
           return;
         }
@@ -212,6 +240,9 @@
       } else {
         return;
       }
+      // The buyer has acted on the last message (a seat taken, say): on a phone it sits
+      // in the bar over the map, so it goes.
+      if (statusBox) statusBox.textContent = "";
       render(id);
       updateSelection();
     });
@@ -242,42 +273,57 @@
       }
     });
 
-    async function hold() {
+    // "Next": give back the kept seats the buyer no longer wants, keep the chosen ones
+    // (all or none), then checkout.
+    async function next() {
+      if (busy) return;
       if (selected.size === 0) {
         announce(data.msgNone);
         return;
       }
-      holdButton.disabled = true;
+      if (sameAsKept()) {
+        window.location.assign(data.checkoutUrl);
+        return;
+      }
+      if (turnOver) {
+        announce(data.msgNotAdmitted);
+        return;
+      }
+      busy = true;
+      nextButton.setAttribute("aria-disabled", "true");
+      announce(data.msgSaving, "ok");
       try {
-        const response = await fetch(data.holdsUrl, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: {
-            "Content-Type": "application/json",
-            Accept: "application/json",
-            "X-CSRFToken": cookie("csrftoken"),
-          },
-          body: JSON.stringify({ seat_ids: [...selected] }),
-        });
-        const body = await response.json().catch(() => ({}));
-        if (response.status === 201) {
-          selected.clear();
+        const unwanted = [...mine].filter((id) => !selected.has(id));
+        if (unwanted.length) {
+          const given = await sendJson(data.holdsUrl, "DELETE", { seat_ids: unwanted });
+          if (given.status !== 204) throw new Error("release " + given.status);
+          unwanted.forEach((id) => {
+            mine.delete(id);
+            statuses.set(id, "available");
+          });
+        }
+        const { status, body } = await sendJson(data.holdsUrl, "POST", { seat_ids: [...selected] });
+        if (status === 201) {
           mine = new Set(body.seat_ids);
-          mine.forEach((id) => statuses.set(id, "held"));
-          setExpiry(body.expires_at ? Date.parse(body.expires_at) : 0);
-          renderAll();
-          updateHeld();
-          announce(data.msgHeld, "ok");
-        } else if (response.status === 409 && body.code === "seat_unavailable") {
+          window.location.assign(data.checkoutUrl);
+          return; // stays busy while the next page loads
+        }
+        if (status === 409 && body.code === "seat_unavailable") {
           const taken = (body.seat_ids || []).map(Number);
           taken.forEach((id) => {
             selected.delete(id);
-            if (statuses.get(id) === "available") statuses.set(id, "held");
+            if (statuses.get(id) === "available" || mine.has(id)) statuses.set(id, "held");
+            mine.delete(id);
           });
           renderAll();
+          updateSelection();
           flashTaken(taken);
           announce(format(data.msgTaken, { seats: taken.map(seatName).join(", ") }));
-        } else if (response.status === 403) {
+        } else if (status === 400 && body.code === "limit_exceeded") {
+          announce(format(data.msgCap, { cap: body.limit ?? cap }));
+        } else if (status === 403 && body.code === "human_check_required") {
+          window.location.reload(); // the page asks for the check first
+        } else if (status === 403) {
           announce(data.msgNotAdmitted);
           window.setTimeout(() => window.location.assign(data.queueUrl), 3000);
         } else {
@@ -285,14 +331,14 @@
         }
       } catch (error) {
         announce(data.msgError);
-      } finally {
-        updateSelection();
-        etag = "";
       }
+      busy = false;
+      nextButton.removeAttribute("aria-disabled");
+      etag = "";
     }
 
     async function poll() {
-      if (!document.hidden) {
+      if (!document.hidden && !busy) {
         try {
           const headers = { Accept: "application/json" };
           if (etag) headers["If-None-Match"] = etag;
@@ -303,7 +349,9 @@
             const lost = [];
             body.seats.forEach((seat) => {
               statuses.set(seat.id, seat.status);
-              if (selected.has(seat.id) && seat.status !== "available") {
+              // A chosen seat someone else has taken meanwhile (the buyer's own kept
+              // seats read "held" too, and stay chosen).
+              if (selected.has(seat.id) && seat.status !== "available" && !mine.has(seat.id)) {
                 selected.delete(seat.id);
                 lost.push(seat.id);
               }
@@ -322,20 +370,40 @@
       window.setTimeout(poll, POLL_MS);
     }
 
-    if (holdButton) holdButton.addEventListener("click", hold);
+    // A row wider than a phone (seats never shrink below a 24px target) scrolls inside
+    // the map: say so rather than leave the buyer to find out.
+    const scrollHint = root.querySelector('[data-role="scroll-hint"]');
+    function checkOverflow() {
+      if (!scrollHint) return;
+      const overflowing = form.scrollWidth > form.clientWidth + 1;
+      scrollHint.hidden = !overflowing;
+      scrollHint.textContent = overflowing ? data.msgScroll : "";
+    }
+    window.addEventListener("resize", checkOverflow);
+
+    if (nextButton) {
+      nextButton.addEventListener("click", (event) => {
+        event.preventDefault(); // without this file the button submits the form
+        next();
+      });
+    }
+    const setTurnClock = countdown(root, announce, endOfTurn);
     renderAll();
     updateSelection();
-    setExpiry(Number(data.expiresAt || 0));
+    checkOverflow();
+    setTurnClock(Number(data.expiresAt || 0));
     window.setTimeout(poll, POLL_MS);
   }
 
   function initCheckout(root) {
     const announce = announcer(root.querySelector('[data-role="status"]'));
-    const submit = root.querySelector('.checkout-form button[type="submit"]');
-    const setExpiry = countdown(root, announce, () => {
-      if (submit) submit.disabled = true;
+    const pay = root.querySelector('[data-role="pay"]');
+    const setPayClock = countdown(root, announce, () => {
+      if (pay) pay.disabled = true;
+      const change = root.querySelector('[data-role="change-seats"]');
+      if (change) change.classList.add("button", "primary");
     });
-    setExpiry(Number(root.dataset.expiresAt || 0));
+    setPayClock(Number(root.dataset.expiresAt || 0));
   }
 
   const picker = document.getElementById("seat-picker");

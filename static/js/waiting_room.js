@@ -75,11 +75,12 @@
 
     if (body.queue_ticket) ticket = body.queue_ticket;
     estimated = Boolean(body.estimated);
+    showPaused(state === "waiting" && Boolean(body.paused));
     if (state === "waiting") {
       const about = (n) => (estimated ? fill(cfg.msgAbout, { n: numberFormat.format(n) }) : numberFormat.format(n));
       setText("position", about(body.position));
       setText("ahead", about(body.ahead));
-      setText("eta", etaText(body.eta_seconds));
+      setText("eta", body.paused ? cfg.msgEtaPaused : etaText(body.eta_seconds));
       const start = startPosition(body.position);
       const percent = start > 1 ? Math.round(((start - body.position) / (start - 1)) * 100) : 100;
       const bar = field("progress");
@@ -97,6 +98,17 @@
     } else if (state === "sold_out") {
       stop();
     }
+  }
+
+  // Staff paused admission: the notice says so and that the place is kept (the texts
+  // are the page's; only the one for a buyer in line applies while polling).
+  function showPaused(paused) {
+    const notice = field("paused");
+    if (!notice) return;
+    notice.hidden = !paused;
+    notice.querySelectorAll("[data-paused-for]").forEach((line) => {
+      line.hidden = line.dataset.pausedFor !== "waiting";
+    });
   }
 
   function stop() {
@@ -160,9 +172,11 @@
       render(body);
       schedule(body.poll_after_ms || Number(cfg.pollMs));
     } else if (response.status === 404) {
-      // No longer in line (left in another tab, or the pass ran out): offer to join again.
-      setText("connection", "");
+      // No longer in line (left in another tab, or taken off the line when the turn came
+      // and the page was closed): say so, and offer to join again.
+      setText("connection", state === "waiting" ? cfg.msgLeftLine : "");
       state = "none";
+      showPaused(false);
       showPanel("none");
       stop();
     } else if ((response.status === 401 || response.status === 403) && ticket && (await ticketRefused(response))) {

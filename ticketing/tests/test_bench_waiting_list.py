@@ -111,8 +111,8 @@ def test_a_seat_offered_while_still_sold_is_caught() -> None:
 
 
 def test_an_overlap_within_the_tick_tolerance_is_counted_not_failed() -> None:
-    """The tick stamps an offer with its start: it may read 0.3 s before the cancellation
-    that freed the seat committed."""
+    """Stamps precede their commits: a cancellation stamped inside a transaction that
+    waited on a lock may read 0.3 s after the offer of its seat."""
     offers = [offer(1, entry=1, seats=(7,), created=10, closed=20)]
     result = offers_exclusive(offers, [sale(7, user=555, confirmed=0, cancelled=10.3)], tolerance=1.0)
     assert result.ok
@@ -170,7 +170,7 @@ def test_a_party_passed_over_in_two_rounds_is_caught() -> None:
 
 
 def test_an_earlier_entry_served_by_a_concurrent_tick_first_is_not_a_skip() -> None:
-    """Its offer carries a later tick start but a smaller id: it committed first."""
+    """Its offer carries a later stamp but a smaller id: it committed first."""
     entries = [entry(1, joined=0), entry(2, joined=1)]
     offers = [
         offer(10, entry=1, seats=(7,), created=20.4, closed=30),

@@ -89,7 +89,7 @@ def shot() -> Callable[..., None]:
         for width in widths:
             page.set_viewport_size(PHONE if width == "phone" else DESKTOP)
             if focus:
-                page.locator(focus).first.scroll_into_view_if_needed()
+                page.locator(focus).first.evaluate("(element) => element.scrollIntoView({block: 'start'})")
             else:
                 page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(150)  # let the re-layout settle
@@ -158,23 +158,21 @@ def test_buyer_signs_up_queues_picks_seats_books_and_cancels(
     expect(card).to_contain_text("55,000\u201399,000 KRW")
     shot(page, "01-home")
 
-    # The event page, then "Get tickets": a first-time buyer is asked to log in or sign up
-    # and comes back to the waiting room afterwards.
+    # The event page, then "Get tickets": a first-time buyer signs up (or logs in, on the
+    # same page) and arrives in the waiting room already in line.
     card.get_by_role("link", name="View event").click()
     expect(page.get_by_role("heading", name="Seoul Spring Concert")).to_be_visible()
     page.get_by_role("link", name="Get tickets").click()
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next="))
-    page.get_by_role("main").get_by_role("link", name="Sign up").click()
-    page.get_by_label("Name").fill("Minji Kim")
-    page.get_by_label("E-mail address").fill("minji@example.com")
+    expect(page).to_have_url(re.compile(r"/accounts/signup/\?next="))
+    page.locator("#id_name").fill("Minji Kim")
+    page.locator("#id_email").fill("minji@example.com")
     page.locator("#id_password").fill(PASSWORD)
     page.locator("#id_password_confirm").fill(PASSWORD)
     page.get_by_role("button", name="Sign up").click()
     expect(page).to_have_url(re.compile(rf"/events/{event.pk}/queue/$"))
     buyer = User.objects.get(email="minji@example.com")
 
-    # The waiting room: join, see the place in line move by itself.
-    page.get_by_role("button", name="Join the waiting room").click()
+    # The waiting room: in line without pressing anything; the place moves by itself.
     position = page.locator('[data-field="position"]')
     expect(position).to_have_text("3")
     expect(page.locator('[data-field="ahead"]')).to_have_text("2")
@@ -205,43 +203,45 @@ def test_buyer_signs_up_queues_picks_seats_books_and_cancels(
     expect(a2).to_be_focused()
     page.keyboard.press("Enter")
     expect(a2).to_have_attribute("aria-pressed", "true")
-    expect(page.locator('[data-role="selection"]')).to_have_text("Selected: 2 of 4")
+    expect(page.locator('[data-role="selection"]')).to_have_text("Chosen: 2 of 4")
+    # One clock on this page: the time left to choose seats (the pass, 10 minutes).
+    countdown = page.locator('.clock [data-role="countdown"]')
+    expect(countdown).to_have_text(re.compile(r"^(10:00|9:[0-5]\d)$"))
+    first_reading = countdown.inner_text()
+    expect(countdown).not_to_have_text(first_reading, timeout=3000)  # it counts down
 
-    # Someone else holds A-2 first. (The map's background refresh is paused for this step
-    # so the refusal comes from the hold request itself, deterministically.)
+    # Someone else takes A-2 first. (The map's background refresh is paused for this step
+    # so the refusal comes from "Next" itself, deterministically.)
     page.route("**/api/events/*/seats/", lambda route: route.fulfill(status=304))
     from booking.services import seats_hold
 
     seats_hold(event_id=event.pk, user_id=first.pk, seat_ids=[seat_of(event, "A", "A", 2).pk])
-    page.get_by_role("button", name="Hold selected seats").click()
+    next_button = page.get_by_role("button", name="Next: review and pay")
+    next_button.click()
     status = page.locator('.hold-panel [data-role="status"]')
     expect(status).to_have_text(re.compile(r"just taken: Section A, row A-2\."))
-    expect(a2).to_have_attribute("aria-label", re.compile(r"seat 2, .*, held$"))
-    expect(a1).to_have_attribute("aria-pressed", "true")  # the other seat stays selected
+    expect(a2).to_have_attribute("aria-label", re.compile(r"seat 2, .*, being booked by someone else$"))
+    expect(a1).to_have_attribute("aria-pressed", "true")  # the other seat stays chosen
+    expect(page).to_have_url(re.compile(rf"/events/{event.pk}/pick/$"))  # still choosing
     page.unroute("**/api/events/*/seats/")
     shot(page, "03-seat-taken", widths=("desktop",))
 
-    # Choose another seat instead and hold both.
+    # Choose another seat instead; the panel lists the two with the total.
     a3.click()
-    page.get_by_role("button", name="Hold selected seats").click()
-    expect(status).to_have_text("Seats held. Check out before the countdown ends.")
-    expect(a1).to_have_attribute("aria-label", re.compile(r"held by you$"))
-    held_list = page.locator('[data-role="held-list"]')
-    expect(held_list).to_contain_text("Section A, row A-1 · 99,000 KRW")
-    expect(held_list).to_contain_text("Section A, row A-3 · 99,000 KRW")
-    countdown = page.locator('.hold-panel [data-role="countdown"]')
-    expect(countdown).to_have_text(re.compile(r"^[45]:\d\d$"))
-    first_reading = countdown.inner_text()
-    expect(countdown).not_to_have_text(first_reading, timeout=3000)  # it counts down
-    shot(page, "04-seats-held", focus=".hold-panel")
+    chosen = page.locator('[data-role="held-list"]')
+    expect(chosen).to_contain_text("Section A, row A-1 · 99,000 KRW")
+    expect(chosen).to_contain_text("Section A, row A-3 · 99,000 KRW")
+    expect(page.locator('[data-role="total"]')).to_have_text("Total: 198,000 KRW")
+    expect(status).to_be_empty()  # the message about A-2 has been acted on
+    shot(page, "04-seats-chosen", focus=".stage")
+    next_button.click()
 
-    # Checkout.
-    page.get_by_role("link", name="Checkout").click()
-    expect(page.get_by_role("heading", name="Checkout")).to_be_visible()
+    # Checkout: review and pay, with its one clock (the time left to pay).
+    expect(page.get_by_role("heading", name="Review and pay")).to_be_visible()
     expect(page.locator(".checkout-seats tfoot")).to_contain_text("198,000 KRW")
     expect(page.locator('#checkout [data-role="countdown"]')).to_have_text(re.compile(r"^[45]:\d\d$"))
     shot(page, "05-checkout")
-    page.get_by_role("button", name="Confirm booking (198,000 KRW)").click()
+    page.get_by_role("button", name="Pay 198,000 KRW").click()
 
     # The booking, with a QR code per ticket, and the ticket e-mail.
     expect(page.get_by_text("Booking confirmed.")).to_be_visible()

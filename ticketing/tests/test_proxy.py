@@ -626,6 +626,28 @@ def test_forwarded_headers_and_the_queue_ticket_reach_the_app(
     assert reply.json()["version"] == "HTTP/1.1" and "connection" not in seen
 
 
+def test_errors_of_the_proxy_itself_are_in_the_buyers_language(
+    scripted_upstream: ScriptedUpstream, scripted_proxy: Nginx
+) -> None:
+    """nginx's own answers (a body over its limit, the app unreachable) pick the language
+    as the app does: the language cookie, else Accept-Language."""
+    big = b"x" * (256 * 1024 + 1)
+    for headers, language, detail in (
+        ({"Accept-Language": "ko-KR,ko;q=0.9,en;q=0.5"}, "ko", "요청 본문이 너무 큽니다."),
+        ({"Accept-Language": "en-GB,en;q=0.9,ko;q=0.5"}, "en", "The request body is too large."),
+        ({"Accept-Language": "en-GB", "Cookie": "django_language=ko"}, "ko", "요청 본문이 너무 큽니다."),
+        ({"Accept-Language": "ko", "Cookie": "django_language=en"}, "en", "The request body is too large."),
+        ({}, "en", "The request body is too large."),
+    ):
+        reply = fetch(scripted_proxy, "/api/bookings/", method="POST", body=big, headers=headers)
+        assert (reply.status, reply.header("Content-Language")) == (413, language), headers
+        assert reply.json() == {"code": "too_large", "detail": detail}
+    scripted_upstream.close()
+    down = fetch(scripted_proxy, "/api/bookings/", headers={"Accept-Language": "ko"})
+    assert (down.status, down.header("Retry-After")) == (503, "5")
+    assert down.json()["detail"].startswith("지금 접속이 많습니다.")
+
+
 def test_errors_of_the_proxy_itself_keep_the_api_shape(
     scripted_upstream: ScriptedUpstream, scripted_proxy: Nginx
 ) -> None:

@@ -32,6 +32,16 @@ DEMO_STAFF_EMAIL = "staff@example.com"
 DEMO_BUYER_EMAIL = "buyer@example.com"
 DEMO_DOOR_EMAIL = "door@example.com"
 DEMO_SOLD_OUT_TITLE = "Jazz Night at Blue Square"
+DEMO_ON_SALE_TITLE = "IU Live — The Golden Hour"
+# The on-sale event's cancellation policy: the fee steps Korean ticket sites use for
+# concerts (free until 10 days before the show, then 10 / 20 / 30 % of the ticket price),
+# and online cancellation until 24 hours before the show.
+DEMO_CANCELLATION_FEES = [
+    {"days_before": 9, "fee_percent": 10},
+    {"days_before": 6, "fee_percent": 20},
+    {"days_before": 2, "fee_percent": 30},
+]
+DEMO_CANCELLATION_DEADLINE_HOURS = 24
 
 
 class Command(BaseCommand):
@@ -59,9 +69,9 @@ class Command(BaseCommand):
                 account.save(update_fields=["password"])
 
         now = timezone.now()
-        if not Event.objects.filter(title="IU Live — The Golden Hour").exists():
+        if not Event.objects.filter(title=DEMO_ON_SALE_TITLE).exists():
             event_create_with_seats(
-                title="IU Live — The Golden Hour",
+                title=DEMO_ON_SALE_TITLE,
                 venue="Olympic Hall, Seoul",
                 description="The demo rush: on sale now. Join the waiting room, pick seats, get tickets.",
                 sections=[
@@ -79,6 +89,7 @@ class Command(BaseCommand):
                 sales_close_at=now + timedelta(days=30),
                 starts_at=now + timedelta(days=45),
             )
+        self._policy(Event.objects.get(title=DEMO_ON_SALE_TITLE))
         if not Event.objects.filter(title="Seoul Philharmonic — New Year Concert").exists():
             event_create_with_seats(
                 title="Seoul Philharmonic — New Year Concert",
@@ -101,6 +112,16 @@ class Command(BaseCommand):
                 f"  buyer:                    {DEMO_BUYER_EMAIL} / {buyer_password}"
             )
         )
+
+    def _policy(self, event: Event) -> None:
+        """Gives the event the demo's cancellation policy, once (a policy staff have set
+        since is kept). No booking fee: the checkout's total does not charge one yet."""
+        if event.cancellation_fees:
+            return
+        event.cancellation_fees = DEMO_CANCELLATION_FEES
+        event.cancellation_deadline_hours = DEMO_CANCELLATION_DEADLINE_HOURS
+        event.full_clean()
+        event.save(update_fields=["cancellation_fees", "cancellation_deadline_hours", "updated_at"])
 
     def _sold_out_event(self, now: timezone.datetime) -> None:
         """A small event whose every seat went to three early buyers (bookings written as

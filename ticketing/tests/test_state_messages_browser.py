@@ -1,0 +1,145 @@
+"""The states the waiting room's script follows, live in Chromium, in English and Korean
+(issue 16, item 5): staff pause the sale while a buyer waits (the page says so and that
+the place is kept, then clears it when the sale resumes), and the buyer is taken off the
+line (the page says so and offers to join again). The new pages of items 5 and 6 pass
+axe-core with no serious or critical violation.
+
+Skipped like the other browser tests when Chromium or Playwright is missing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from booking.tests.conftest import book_seats, seat_ids_of
+from events.models import Event
+from events.services.rush_control import rush_control_update
+from events.services.waiting_room import queue_join, queue_leave
+from ticketing.tests.browser import FOLLOW_MS, PHONE, browser_required, chromium_browser
+from ticketing.tests.test_accessibility import BLOCKING, RUN_AXE, axe_source
+from ticketing.tests.test_state_messages import PASS_AND_HOLD, PAUSED
+
+sync_api = browser_required()
+expect = sync_api.expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LOCALES = {"en": "en-GB", "ko": "ko-KR"}
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with chromium_browser() as browser:
+        yield browser
+
+
+@pytest.fixture
+def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
+    """A phone-sized page in ``lang``, signed in as ``user``; fails on a JavaScript error
+    or a Content-Security-Policy violation."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def make(lang: str, user: Any) -> Any:
+        context = chromium.new_context(
+            base_url=live_server.url, viewport=PHONE, locale=LOCALES[lang], timezone_id=settings.TIME_ZONE
+        )
+        context.set_default_timeout(FOLLOW_MS)
+        contexts.append(context)
+        client = Client()
+        client.force_login(user)
+        session = client.cookies[settings.SESSION_COOKIE_NAME].value
+        context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+        )
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: (
+                errors.append(message.text)
+                if message.type == "error" and "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+def blocking_violations(page: Any) -> list[str]:
+    page.evaluate(axe_source())
+    return [f"{v['id']}: {v['help']}" for v in page.evaluate(RUN_AXE) if v["impact"] in BLOCKING]
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_waiting_room_follows_a_pause_and_a_lost_place(
+    lang, open_page, user_factory, staff_user, on_sale_event, settings
+):
+    ahead, buyer = user_factory(), user_factory()
+    queue_join(event_id=on_sale_event.pk, user_id=ahead.pk)
+    queue_join(event_id=on_sale_event.pk, user_id=buyer.pk)
+    headline, kept, _may_join, eta = PAUSED[lang]
+    page = open_page(lang, buyer)
+    page.goto(f"/events/{on_sale_event.pk}/queue/")
+    notice = page.locator('[data-field="paused"]')
+    expect(page.locator('[data-field="position"]')).to_have_text("2")
+    expect(notice).to_be_hidden()
+
+    # Staff pause the sale from the rush dashboard: the next poll says so.
+    rush_control_update(event=on_sale_event, user=staff_user, paused=True)
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text(headline)
+    expect(notice).to_contain_text(kept)
+    expect(page.locator('[data-field="eta"]')).to_have_text(eta)
+    expect(page.locator('[data-field="position"]')).to_contain_text("2")  # the place is kept ("about 2")
+    assert not blocking_violations(page)
+
+    rush_control_update(event=on_sale_event, user=staff_user, paused=False)
+    expect(notice).to_be_hidden()
+
+    # Off the line (left in another window): the page says so and offers to join again.
+    # (A poll from behind the serving cursor reads "waiting" from its ticket until the
+    # ticket's periodic exact check; here every poll checks exactly.)
+    settings.QUEUE_TICKET_RECHECK_SECONDS = 0
+    queue_leave(event_id=on_sale_event.pk, user_id=buyer.pk)
+    expect(page.locator('[data-field="connection"]')).to_have_text(PASS_AND_HOLD[lang][2])
+    expect(page.locator('[data-panel="none"]')).to_be_visible()
+    assert not blocking_violations(page)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_policy_and_error_pages_pass_axe(lang, open_page, user, on_sale_event, eager_celery):
+    Event.objects.filter(pk=on_sale_event.pk).update(
+        starts_at=timezone.now() + timedelta(days=5),
+        cancellation_deadline_hours=24,
+        cancellation_fees=[{"days_before": 9, "fee_percent": 10}, {"days_before": 2, "fee_percent": 30}],
+    )
+    booking = book_seats(on_sale_event, user, seat_ids_of(on_sale_event, 2))
+    page = open_page(lang, user)
+    failures = {}
+
+    page.goto(f"/events/{on_sale_event.pk}/")
+    expect(page.locator("#policy-heading")).to_be_visible()
+    failures["event page"] = blocking_violations(page)
+    page.goto(f"/my/tickets/{booking.code}/cancel/")
+    expect(page.locator(".refund-quote")).to_be_visible()
+    failures["cancel page"] = blocking_violations(page)
+    # A form sent with a stale token: the CSRF failure page.
+    page.goto("/accounts/login/")
+    page.context.clear_cookies()
+    page.locator("main form").last.evaluate("form => { form.noValidate = true; form.requestSubmit(); }")
+    expect(page.locator("main h1")).to_be_visible()
+    assert page.locator("html").get_attribute("lang") == lang
+    failures["CSRF failure page"] = blocking_violations(page)
+
+    assert not any(failures.values()), failures
