@@ -12,6 +12,7 @@ from django.db.models import Prefetch, QuerySet
 
 from booking.models import Booking, BookingStatus, Ticket
 from events.models import Seat
+from events.selectors import event_settings_get
 from events.services.seat_map import PublishedSeatMap, seat_map_current
 from queueing.holds import Hold, holds_get
 from queueing.line import pass_expires_at_ms
@@ -85,8 +86,14 @@ class HeldSeats:
     """The seats a buyer holds now (database rows, with prices) and the hold's deadline."""
 
     seats: list[Seat]
-    total: Decimal
+    seats_total: Decimal
+    booking_fee: Decimal  # the event's booking fee for these seats
     expires_at_ms: int | None
+
+    @property
+    def total(self) -> Decimal:
+        """What confirming them costs: the seats plus the booking fee."""
+        return self.seats_total + self.booking_fee
 
     @property
     def seat_ids(self) -> list[int]:
@@ -112,8 +119,13 @@ def seats_in_seat_order(*, event_id: int, seat_ids: list[int]) -> list[Seat]:
 
 def _held_seats(hold: Hold, *, event_id: int) -> HeldSeats:
     seats = seats_in_seat_order(event_id=event_id, seat_ids=hold.seat_ids)
+    event = event_settings_get(event_id)
+    fee = event.booking_fee if event is not None else Decimal("0")
     return HeldSeats(
-        seats=seats, total=sum((seat.price for seat in seats), Decimal("0")), expires_at_ms=hold.expires_at_ms
+        seats=seats,
+        seats_total=sum((seat.price for seat in seats), Decimal("0")),
+        booking_fee=fee * len(seats),
+        expires_at_ms=hold.expires_at_ms,
     )
 
 

@@ -219,6 +219,7 @@ def _booking_write(
     seat_ids: list[int],
     idempotency_key: str | None,
     language: str,
+    booking_fee: Decimal,
 ) -> Booking:
     with transaction.atomic():
         # The judge: only seats still available flip, so of two concurrent transactions
@@ -238,7 +239,8 @@ def _booking_write(
             user_id=user_id,
             event_id=event_id,
             status=BookingStatus.CONFIRMED,
-            total=sum((seat.price for seat in sold_seats), Decimal("0")),
+            # The tickets plus the event's booking fee per ticket (events.policy).
+            total=sum((seat.price + booking_fee for seat in sold_seats), Decimal("0")),
             confirmed_at=now,
             language=language,
         )
@@ -299,7 +301,7 @@ def booking_confirm(
 def _booking_confirm_new(
     *, user_id: int, event_id: int, seat_ids: list[int], idempotency_key: str | None, language: str
 ) -> Booking:
-    _event_settings(event_id)
+    event = _event_settings(event_id)
     # Once, before the transaction: a retried deadlock victim still holds (the holds are
     # consumed only after a commit), and the refusals need no database round trip.
     guards.holds_require(event_id=event_id, user_id=user_id, seat_ids=seat_ids)
@@ -313,6 +315,7 @@ def _booking_confirm_new(
                     seat_ids=seat_ids,
                     idempotency_key=idempotency_key,
                     language=language,
+                    booking_fee=event.booking_fee,
                 )
             except IntegrityError:
                 # Rolled back whole. Either a twin request with the same key committed
@@ -383,7 +386,10 @@ def booking_cancel(*, booking: Booking, by_user: User) -> Booking:
                     status=409,
                 )
             # The same quote the cancel page showed (events.policy), taken at this moment.
-            quote = CancellationPolicy.of(locked.event).quote(total=locked.total, at=now)
+            ticket_price = sum(locked.tickets.values_list("price", flat=True), Decimal("0"))
+            quote = CancellationPolicy.of(locked.event).quote(
+                total=locked.total, ticket_price=ticket_price, at=now
+            )
             if not by_user.is_staff and not quote.self_service_open:
                 raise _self_service_closed(quote.deadline)
             if not by_user.is_staff and locked.tickets.filter(checked_in_at__isnull=False).exists():

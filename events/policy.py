@@ -195,11 +195,17 @@ class CancellationPolicy:
                 percent = row.fee_percent
         return percent
 
-    def quote(self, *, total: Decimal, at: datetime | None = None) -> RefundQuote:
+    def quote(
+        self, *, total: Decimal, ticket_price: Decimal | None = None, at: datetime | None = None
+    ) -> RefundQuote:
+        """Cancelling at ``at`` a booking that cost ``total`` (its tickets' ``ticket_price``
+        plus booking fees): the fee is the table's share of the ticket price, the rest of
+        the total (booking fees included) is refunded."""
         at = at or timezone.now()
         percent = self.fee_percent(at)
+        price = total if ticket_price is None else ticket_price
         # Won have no smaller unit; rounding the fee down is in the buyer's favour.
-        fee = (total * percent / 100).quantize(Decimal("1"), rounding=ROUND_DOWN)
+        fee = (price * percent / 100).quantize(Decimal("1"), rounding=ROUND_DOWN)
         return RefundQuote(
             at=at,
             days_before=self.days_before(at),

@@ -5,6 +5,7 @@ rebuilt, a write) is ``events.services.seat_map``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
@@ -37,6 +38,7 @@ class EventSettings:
     sales_open_at_iso: str  # formatted once: every waiting-room answer carries it
     pow_difficulty: int = 0  # proof-of-work on join; 0 = off
     human_check: bool = False  # a check once per pass before seats may be held
+    booking_fee: Decimal = Decimal("0")  # per ticket, added to a booking's total
 
     def sales_closed(self, now_ms: int) -> bool:
         return now_ms >= self.sales_close_at_ms
@@ -65,6 +67,7 @@ def event_settings_get(event_id: int) -> EventSettings | None:
                 sales_open_at_iso=iso_from_ms(ms_from_datetime(event.sales_open_at)),
                 pow_difficulty=event.pow_difficulty,
                 human_check=event.human_check,
+                booking_fee=event.booking_fee,
             )
             if event
             else None

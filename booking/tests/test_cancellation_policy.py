@@ -217,3 +217,41 @@ def test_the_booking_page_shows_what_was_refunded(user, booking, on_sale_event):
 
     assert "Cancellation fee</dt><dd>11,000 KRW" in html
     assert "Refund</dt><dd>99,000 KRW" in html
+
+
+def test_the_booking_fee_is_charged_per_ticket_and_refunded_with_the_tickets(
+    user, on_sale_event, django_capture_on_commit_callbacks
+):
+    """A 2,000 fee per ticket: two seats at 55,000 cost 114,000 at checkout and in the
+    booking; 6 days before the show the table's 20 % is of the tickets' 110,000 only."""
+    Event.objects.filter(pk=on_sale_event.pk).update(booking_fee=Decimal("2000"))
+    with django_capture_on_commit_callbacks(execute=True):
+        booked = book_seats(on_sale_event, user, seat_ids_of(on_sale_event, 2))
+    assert booked.total == Decimal("114000")
+    starting_in(on_sale_event, timedelta(days=6))
+
+    response = make_auth_client(user).post(f"/api/bookings/{booked.code}/cancel/")
+
+    body = response.json()
+    assert (body["total"], body["cancellation_fee"], body["refund"]) == ("114000.00", "22000.00", "92000.00")
+
+
+def test_checkout_shows_the_booking_fee_in_the_total(user, on_sale_event, client):
+    from booking.tests.conftest import admit_users
+    from queueing.holds import seats_hold
+
+    Event.objects.filter(pk=on_sale_event.pk).update(booking_fee=Decimal("2000"))
+    admit_users(on_sale_event, user)
+    seats_hold(
+        event_id=on_sale_event.pk,
+        user_id=user.pk,
+        seat_ids=seat_ids_of(on_sale_event, 2),
+        hold_seconds=60,
+        cap=4,
+    )
+    client.force_login(user)
+
+    page = client.get(f"/events/{on_sale_event.pk}/checkout/").content.decode()
+
+    assert "Booking fee" in page
+    assert "114,000" in page

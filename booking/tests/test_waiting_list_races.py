@@ -292,7 +292,7 @@ def crowd_event(event_factory: Any, user_factory: Any) -> Event:
 def test_twenty_threads_accepting_declining_cancelling_never_double_offer_or_double_sell(
     race_server: Any, crowd_event: Event, user_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    PoolTakeGate(monkeypatch, delay=0.03)
+    PoolTakeGate(monkeypatch, delay=0.2)
     counts = _crowd(race_server.url, crowd_event, user_factory)
     assert counts.get("cancel 200") == 5, counts
     assert WaitingListOffer.objects.count() >= 5, counts
@@ -307,6 +307,6 @@ def test_control_twenty_threads_without_the_guard_offer_seats_twice(
     race_server: Any, crowd_event: Event, user_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     guard_off(monkeypatch)
-    PoolTakeGate(monkeypatch, delay=0.03)
+    PoolTakeGate(monkeypatch, delay=0.2)
     counts = _crowd(race_server.url, crowd_event, user_factory)
     assert seats_offered_twice(), counts

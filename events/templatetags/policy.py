@@ -27,7 +27,8 @@ def refund_quote(booking: Booking) -> RefundQuote | None:
     """What cancelling the booking now would cost and refund (None once cancelled)."""
     if booking.status != BookingStatus.CONFIRMED:
         return None
-    return CancellationPolicy.of(booking.event).quote(total=booking.total)
+    ticket_price = sum((ticket.price for ticket in booking.tickets.all()), Decimal("0"))
+    return CancellationPolicy.of(booking.event).quote(total=booking.total, ticket_price=ticket_price)
 
 
 @register.simple_tag

@@ -36,6 +36,8 @@ DEMO_ON_SALE_TITLE = "IU Live — The Golden Hour"
 # The on-sale event's cancellation policy: the fee steps Korean ticket sites use for
 # concerts (free until 10 days before the show, then 10 / 20 / 30 % of the ticket price),
 # and online cancellation until 24 hours before the show.
+# A booking fee per ticket, as Korean ticket sites charge (예매수수료).
+DEMO_BOOKING_FEE = Decimal("2000")
 DEMO_CANCELLATION_FEES = [
     {"days_before": 9, "fee_percent": 10},
     {"days_before": 6, "fee_percent": 20},
@@ -114,14 +116,17 @@ class Command(BaseCommand):
         )
 
     def _policy(self, event: Event) -> None:
-        """Gives the event the demo's cancellation policy, once (a policy staff have set
-        since is kept). No booking fee: the checkout's total does not charge one yet."""
+        """Gives the event the demo's fees and cancellation policy, once (a policy staff
+        have set since is kept)."""
         if event.cancellation_fees:
             return
         event.cancellation_fees = DEMO_CANCELLATION_FEES
         event.cancellation_deadline_hours = DEMO_CANCELLATION_DEADLINE_HOURS
+        event.booking_fee = DEMO_BOOKING_FEE
         event.full_clean()
-        event.save(update_fields=["cancellation_fees", "cancellation_deadline_hours", "updated_at"])
+        event.save(
+            update_fields=["cancellation_fees", "cancellation_deadline_hours", "booking_fee", "updated_at"]
+        )
 
     def _sold_out_event(self, now: timezone.datetime) -> None:
         """A small event whose every seat went to three early buyers (bookings written as
