@@ -478,6 +478,14 @@ def _offer_make(*, event: Event, entry_id: int, seat_ids: list[int], together: b
             )
             transaction.set_rollback(True)
             raise _SeatsGone(gone or seat_ids)
+        # "Available" is also what an accepted offer's seats are (they are the buyer's
+        # holds until the booking): a tick that read the pool before that accept must not
+        # offer them again. The accept hands the keys over before it commits, and this
+        # runs after the guard waited for that commit, so the keys tell.
+        held_by_buyers = waitlist_store.waitlist_seats_not_held(event_id=event.pk, seat_ids=seat_ids)
+        if held_by_buyers:
+            transaction.set_rollback(True)
+            raise _SeatsGone(held_by_buyers)
         # Stamped once the guard let it through, not at the tick's start: the offer's life
         # begins after the previous one on these seats ended (the audit relies on it).
         offered_at = max(now, timezone.now())

@@ -64,6 +64,14 @@ def waitlist_pool_take(*, event_id: int, seat_ids: list[int]) -> None:
         get_redis().zrem(EventKeys(event_id).waitlist_pool, *(int(seat_id) for seat_id in seat_ids))
 
 
+def waitlist_seats_not_held(*, event_id: int, seat_ids: list[int]) -> list[int]:
+    """The seats among ``seat_ids`` whose key is not the list's (a buyer holds it, e.g.
+    after accepting an earlier offer, or it is free again): one MGET."""
+    keys = EventKeys(event_id)
+    values = get_redis().mget([keys.seat(seat_id) for seat_id in seat_ids])
+    return [seat_id for seat_id, value in zip(seat_ids, values, strict=True) if value != "w"]
+
+
 def waitlist_gate_is_up(*, event_id: int) -> bool:
     return bool(get_redis().exists(EventKeys(event_id).waitlist_gate))
 
