@@ -418,6 +418,17 @@ def waiting_list_entries(*, event_id: int, limit: int = 50) -> list[WaitingListE
 # --- The tick -----------------------------------------------------------------------------
 
 
+def seats_on_offer(event_id: int) -> list[int]:
+    """The seats of the event's offers that are out."""
+    return [
+        seat_id
+        for seat_ids in WaitingListOffer.objects.filter(
+            event_id=event_id, state=WaitingListOfferState.OUT
+        ).values_list("seat_ids", flat=True)
+        for seat_id in seat_ids
+    ]
+
+
 @dataclass(frozen=True)
 class TickReport:
     open: bool
@@ -524,18 +535,11 @@ def waiting_list_tick(
         .values_list("pk", "party_size", "passed_over", "together_only")
     ]
     open_ = bool(waiters) and not event.waiting_list_paused and now < event.sales_close_at
-    offered = [
-        seat_id
-        for seat_ids in WaitingListOffer.objects.filter(
-            event_id=event_id, state=WaitingListOfferState.OUT
-        ).values_list("seat_ids", flat=True)
-        for seat_id in seat_ids
-    ]
     pool = waitlist_store.waitlist_sync(
         event_id=event_id,
         open_=open_,
         now_ms=_now_ms(now),
-        offered_seat_ids=offered,
+        offered_seat_ids=seats_on_offer(event_id),
         returned_seat_ids=returned,
     )
     made = 0

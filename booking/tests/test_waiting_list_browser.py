@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.test import Client
 
 from booking.models import Booking, BookingStatus, WaitingListOffer
 from booking.services import booking_cancel
-from ticketing.tests.browser import FOLLOW_MS, PHONE, browser_required, chromium_browser, screenshot_folder
+from ticketing.tests.browser import (
+    FOLLOW_MS,
+    PHONE,
+    axe_blocking,
+    browser_required,
+    chromium_browser,
+    screenshot_folder,
+    session_cookie,
+    watch_errors,
+)
 
 sync_api = browser_required()
 expect = sync_api.expect
@@ -30,13 +37,6 @@ expect = sync_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LOCALES = {"en": "en-GB", "ko": "ko-KR"}
-AXE_JS = Path(settings.BASE_DIR) / "ticketing" / "tests" / "vendor" / "axe-core" / "axe.min.js"
-RUN_AXE = """async () => {
-    const results = await window.axe.run(document, { resultTypes: ["violations"] });
-    return results.violations
-        .filter((v) => v.impact === "serious" || v.impact === "critical")
-        .map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "));
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -58,27 +58,9 @@ def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
         )
         context.set_default_timeout(FOLLOW_MS)
         contexts.append(context)
-        client = Client()
-        client.force_login(user)
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": live_server.url,
-                }
-            ]
-        )
+        context.add_cookies([session_cookie(user, live_server.url)])
         page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: (
-                errors.append(message.text)
-                if message.type == "error" and "Content Security Policy" in message.text
-                else None
-            ),
-        )
+        watch_errors(page, errors)
         return page
 
     yield make
@@ -88,9 +70,7 @@ def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
 
 
 def axe_failures(page: Any) -> list[str]:
-    # Through the DevTools protocol, so the site's CSP (script-src 'self') allows it.
-    page.evaluate(AXE_JS.read_text(encoding="utf-8"))
-    return [f"{page.url}: {failure}" for failure in page.evaluate(RUN_AXE)]
+    return [f"{page.url}: {failure}" for failure in axe_blocking(page)]
 
 
 def submit(page: Any, action: str) -> None:

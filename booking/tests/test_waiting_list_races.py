@@ -33,7 +33,7 @@ from booking.models import BookingStatus, Ticket, WaitingListOffer, WaitingListO
 from booking.services import booking_cancel
 from booking.tests.conftest import sell_out
 from booking.tests.racing import REQUEST_TIMEOUT
-from booking.waiting_list import waiting_list_join, waiting_list_tick
+from booking.waiting_list import seats_on_offer, waiting_list_join, waiting_list_tick
 from events.models import Event, Seat, SeatStatus
 from queueing import waitlist as waitlist_store
 from queueing.connection import get_redis
@@ -82,13 +82,7 @@ def seats_sold_twice(event: Event) -> list[int]:
 
 
 def offered_while_sold(event: Event) -> list[int]:
-    out = [
-        seat_id
-        for seat_ids in WaitingListOffer.objects.filter(
-            event=event, state=WaitingListOfferState.OUT
-        ).values_list("seat_ids", flat=True)
-        for seat_id in seat_ids
-    ]
+    out = seats_on_offer(event.pk)
     return list(Seat.objects.filter(pk__in=out, status=SeatStatus.SOLD).values_list("pk", flat=True))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ from ticketing.tests.browser import (
     DESKTOP,
     FOLLOW_MS,
     PHONE,
+    axe_blocking,
     browser_required,
     chromium_browser,
     log_in,
@@ -40,15 +40,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # The panel polls every 5 s: a change made by the test shows within one poll and a bit.
 PANEL_FOLLOW_MS = max(FOLLOW_MS, 8_000)
-# The accessibility audit's axe-core (ticketing/tests/test_accessibility.py), run on the
-# panel with its line drawn (that test sees the dashboard with nobody waiting).
-AXE_JS = Path(settings.BASE_DIR) / "ticketing" / "tests" / "vendor" / "axe-core" / "axe.min.js"
-RUN_AXE = """async (selector) => {
-    const results = await window.axe.run(selector, { resultTypes: ["violations"] });
-    return results.violations
-        .filter((v) => v.impact === "serious" || v.impact === "critical")
-        .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +77,9 @@ def dashboard(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
 
 
 def serious_violations(page: Any, selector: str) -> list[str]:
-    if not page.evaluate("() => typeof window.axe === 'object'"):
-        page.evaluate(AXE_JS.read_text(encoding="utf-8"))  # DevTools protocol: not blocked by CSP
-    return page.evaluate(RUN_AXE, selector)
+    """axe-core on the panel with its line drawn (the accessibility audit sees the
+    dashboard with nobody waiting)."""
+    return axe_blocking(page, selector)
 
 
 def join(event: Event, buyer: Any, party_size: int) -> WaitingListEntry:

@@ -50,6 +50,40 @@ def watch_errors(page: Any, errors: list[str]) -> None:
     )
 
 
+# axe-core, tests only (never served): the accessibility audit and the pages' own tests.
+AXE_JS = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+_AXE_BLOCKING = """async (selector) => {
+    const results = await window.axe.run(selector || document, { resultTypes: ["violations"] });
+    return results.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}"""
+
+
+def axe_blocking(page: Any, selector: str | None = None) -> list[str]:
+    """The serious and critical axe-core violations on the page (or in ``selector``), one
+    line each. axe is injected through the DevTools protocol, which the site's CSP
+    (script-src 'self') does not block."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
+    return page.evaluate(_AXE_BLOCKING, selector)
+
+
+def session_cookie(user: Any, url: str) -> dict[str, str]:
+    """A signed-in session for ``user`` (made by Django's test client), as a cookie for a
+    browser context on ``url``: the test skips the log-in form."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+        "url": url,
+    }
+
+
 def log_in(page: Any, email: str, *, password: str = TEST_PASSWORD) -> None:
     """Fills in and sends the site's log-in form the page is showing."""
     page.locator("#id_username").fill(email)

@@ -47,14 +47,13 @@ from events.services.catalogue import SectionSpec, event_create_with_seats
 from events.services.waiting_room import queue_join
 from queueing.line import line_admit
 from ticketing.local_cache import local_cache
-from ticketing.tests.browser import DESKTOP, FOLLOW_MS, PHONE, browser_required, chromium_browser
+from ticketing.tests.browser import AXE_JS, DESKTOP, FOLLOW_MS, PHONE, browser_required, chromium_browser
 
 sync_api = browser_required()
 expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-AXE_JS = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 REPORT = Path(settings.BASE_DIR) / "var" / "axe-report.txt"
 LOCALES = {"en": "en-GB", "ko": "ko-KR"}
 BLOCKING = ("serious", "critical")

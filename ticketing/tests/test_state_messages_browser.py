@@ -14,15 +14,21 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.test import Client
 from django.utils import timezone
 
 from booking.tests.conftest import book_seats, seat_ids_of
 from events.models import Event
 from events.services.rush_control import rush_control_update
 from events.services.waiting_room import queue_join, queue_leave
-from ticketing.tests.browser import FOLLOW_MS, PHONE, browser_required, chromium_browser
-from ticketing.tests.test_accessibility import BLOCKING, RUN_AXE, axe_source
+from ticketing.tests.browser import (
+    FOLLOW_MS,
+    PHONE,
+    axe_blocking,
+    browser_required,
+    chromium_browser,
+    session_cookie,
+    watch_errors,
+)
 from ticketing.tests.test_state_messages import PASS_AND_HOLD, PAUSED
 
 sync_api = browser_required()
@@ -52,22 +58,9 @@ def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
         )
         context.set_default_timeout(FOLLOW_MS)
         contexts.append(context)
-        client = Client()
-        client.force_login(user)
-        session = client.cookies[settings.SESSION_COOKIE_NAME].value
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-        )
+        context.add_cookies([session_cookie(user, live_server.url)])
         page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: (
-                errors.append(message.text)
-                if message.type == "error" and "Content Security Policy" in message.text
-                else None
-            ),
-        )
+        watch_errors(page, errors)
         return page
 
     yield make
@@ -77,8 +70,7 @@ def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
 
 
 def blocking_violations(page: Any) -> list[str]:
-    page.evaluate(axe_source())
-    return [f"{v['id']}: {v['help']}" for v in page.evaluate(RUN_AXE) if v["impact"] in BLOCKING]
+    return axe_blocking(page)
 
 
 @pytest.mark.parametrize("lang", ["en", "ko"])
