@@ -191,6 +191,15 @@ def add_system_options(parser: argparse.ArgumentParser, *, proxy_default: bool =
         "single: one `worker -B -Q admission,mail,default` as `make run`",
     )
     system.add_argument("--mail-concurrency", type=int, default=2)
+    system.add_argument(
+        "--mail-nice",
+        type=int,
+        default=0,
+        choices=range(20),
+        metavar="0-19",
+        help="run the mail worker at this niceness (split Celery only): on a box shared with the web "
+        "server, ticket mails wait for idle CPU instead of taking it from buyers",
+    )
     system.add_argument("--mail-wait", type=float, default=30.0, help="seconds to wait for the mail worker")
     system.add_argument(
         "--proxy",
@@ -228,6 +237,7 @@ def system_config(args: argparse.Namespace) -> SystemConfig:
         worker_class=args.worker_class,
         celery=args.celery,
         mail_concurrency=args.mail_concurrency,
+        mail_nice=args.mail_nice,
         proxy=args.proxy,
         proxy_workers=args.proxy_workers,
         balancer=getattr(args, "balancer", "none"),

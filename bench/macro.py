@@ -2,7 +2,7 @@
 buyers, with the defences off and on.
 
     python bench/loadtest.py --macro both        # off, then on, in one session (~4 min)
-    python bench/loadtest.py --macro all         # off, on, review (~6 min)
+    python bench/loadtest.py --macro all         # off, on, auto, review (~8 min)
     python bench/loadtest.py --macro on --users 600 --operator-share 0.05
 
 ``--users`` counts the honest buyers (600 by default here). ``--operator-share`` of all
@@ -47,7 +47,11 @@ there (5 or more accounts) off the line with ``POST /api/staff/events/ID/queue/r
 (all the accounts of one address or device in one request),
 one request at a time. An office behind one address would be taken off too: the honest
 buyers here all have addresses of their own, so the figures count the honest accounts
-removed but cannot show that risk. ``review``: the same, and the staff pause admissions
+removed but cannot show that risk. ``auto``: on, and the event's automatic review
+(``Event.review_threshold`` = ``--review-threshold``, 5): once that many accounts tried to
+join from one address or device, the join itself holds all of them (out of the line,
+passes taken back, places kept) until staff let them through or remove them; the staff
+member above removes them. ``review``: on, and the staff pause admissions
 (``PATCH /api/staff/events/ID/rush/ {"paused": true}``) from before the first arrival
 until ``--review-seconds`` (20) later, clearing the panel meanwhile, as a pre-opening
 waiting room would let them.
@@ -86,8 +90,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-MODES = ("off", "on", "review")
-MODE_SETS = {"both": ["off", "on"], "all": ["off", "on", "review"]}
+MODES = ("off", "on", "auto", "review")
+MODE_SETS = {"both": ["off", "on"], "all": ["off", "on", "auto", "review"]}
 # The app's default join limits (ticketing/settings.py): bench/system.py turns the
 # address limit off for the ordinary rehearsals (every buyer there is 127.0.0.1).
 APP_LIMITS = {
@@ -106,9 +110,15 @@ def add_options(parser: Any) -> None:
     macro.add_argument(
         "--macro",
         type=macro_modes,
-        help="defences off, on, review (on + admissions paused for --review-seconds at the opening "
-        "while staff clear the panel), both (off,on), all (off,on,review), or a comma list; "
-        "--users then counts the honest buyers",
+        help="defences off, on, auto (on + the event's automatic review of shared sources), review "
+        "(on + admissions paused for --review-seconds at the opening while staff clear the panel), "
+        "both (off,on), all (off,on,auto,review), or a comma list; --users then counts the honest buyers",
+    )
+    macro.add_argument(
+        "--review-threshold",
+        type=int,
+        default=5,
+        help="auto: accounts from one address or device before all of them wait for review",
     )
     macro.add_argument("--operator-share", type=float, default=0.05, help="share of people running scripts")
     macro.add_argument("--operator-accounts", type=int, default=20, help="accounts per script operator")
@@ -143,7 +153,7 @@ def macro_modes(text: str) -> list[str]:
     modes = MODE_SETS.get(text) or [mode.strip() for mode in text.split(",") if mode.strip()]
     unknown = [mode for mode in modes if mode not in MODES]
     if unknown or not modes:
-        raise ValueError(f"unknown --macro mode(s) {unknown or text!r}: off, on, review, both, all")
+        raise ValueError(f"unknown --macro mode(s) {unknown or text!r}: off, on, auto, review, both, all")
     return list(dict.fromkeys(modes))
 
 
@@ -239,6 +249,7 @@ class Phase:
     script_poll_factor: float
     pow_scale: int = 1
     review_seconds: float = 0.0
+    review_threshold: int = 0  # the event's automatic review (0: off)
     seed: int | None = None
     plan: Plan = field(default_factory=Plan)
     staff: StaffWatch | None = None
@@ -258,6 +269,7 @@ class Phase:
             script_poll_factor=args.script_poll_factor,
             pow_scale=max(1, args.pow_scale),
             review_seconds=args.review_seconds if mode == "review" else 0.0,
+            review_threshold=args.review_threshold if mode == "auto" else 0,
             seed=args.macro_seed,
         )
 
@@ -296,7 +308,8 @@ class Phase:
         )
         row = Event.objects.get(pk=event["id"])
         row.pow_difficulty = self.event_difficulty
-        row.save(update_fields=["pow_difficulty"])  # post_save drops any cached settings
+        row.review_threshold = self.review_threshold
+        row.save(update_fields=["pow_difficulty", "review_threshold"])  # post_save drops cached settings
         if self.defences:
             _, self.staff_token = create_staff(run)
 
@@ -311,6 +324,8 @@ class Phase:
             if self.review_seconds
             else ""
         )
+        if self.review_threshold:
+            review += f"; automatic review from {self.review_threshold} accounts per address or device"
         defences = (
             f"defences {self.mode.upper()}: proof-of-work {self.pow_difficulty:,}{scaled}, join limits at the "
             f"app's defaults (account {APP_LIMITS['QUEUE_JOIN_LIMIT_ACCOUNT']}, device "
@@ -485,6 +500,7 @@ def macro_figures(phase: Phase, event_id: int, run_dir: Path) -> dict[str, Any]:
     from queueing.connection import get_redis
     from queueing.join_limits import fast_joins
     from queueing.keys import EventKeys
+    from queueing.line import review_state
 
     roles = phase.plan.role_of()
     per_email = dict(
@@ -511,6 +527,7 @@ def macro_figures(phase: Phase, event_id: int, run_dir: Path) -> dict[str, Any]:
     operator_per_person = seats_by_role["script"] / phase.operators if phase.operators else 0.0
     ids = _user_ids(roles)
     fast = fast_joins(event_id=event_id, limit=100_000)
+    review = review_state(event_id=event_id)
     fast_roles = Counter(_role_group(roles.get(ids.get(user_id, ""), "other")) for user_id, _ in fast)
     figures: dict[str, Any] = {
         "mode": phase.mode,
@@ -520,6 +537,12 @@ def macro_figures(phase: Phase, event_id: int, run_dir: Path) -> dict[str, Any]:
         "pow_difficulty": phase.pow_difficulty,
         "pow_difficulty_asked": phase.event_difficulty,
         "review_seconds": phase.review_seconds,
+        "review_threshold": phase.review_threshold,
+        # Sources the automatic review held, and the accounts still waiting in it at the end.
+        "review_sources_held": len(review.sources),
+        "review_waiting_at_end": dict(
+            Counter(_role_group(roles.get(ids.get(user_id, ""), "other")) for user_id in review.held)
+        ),
         "seats_sold": sold,
         "seats_honest": seats_by_role["honest"],
         "seats_script": seats_by_role["script"],
@@ -620,6 +643,11 @@ def figure_lines(figures: dict[str, Any]) -> list[str]:
             + f"; the panel listed at most {s['addresses_listed_max']} addresses, "
             f"{f['shared_addresses_recorded']} had 5+ accounts"
             + (f"; errors {s['errors']}" if s["errors"] else "")
+        )
+    if f.get("review_threshold"):
+        lines.append(
+            f"  automatic review from {f['review_threshold']} accounts: {f['review_sources_held']} sources held; "
+            f"still waiting for review at the end: {f['review_waiting_at_end'] or 'nobody'}"
         )
     if f.get("fast_joins_flagged"):
         lines.append(f"  joins flagged faster than a browser: {f['fast_joins_flagged']}")

@@ -287,6 +287,7 @@ class SystemConfig:
     backlog: int = 4096
     celery: str = "split"  # split (as docker-compose) | single (as make run)
     mail_concurrency: int = 2
+    mail_nice: int = 0  # niceness of the split mail worker (0: as the rest)
     proxy: bool = False  # nginx in front (same as balancer="nginx")
     proxy_workers: int = 1
     balancer: str = "none"  # none | nginx | haproxy
@@ -450,7 +451,10 @@ class System:
             }  # fmt: skip
         for name, args in workers.items():
             env = self._metrics_env(name, free_port() if config.metrics else None)
-            self.processes.start(name, celery_argv(*args), env=env)
+            argv = celery_argv(*args)
+            if name == "celery-mail" and config.mail_nice:
+                argv = ["nice", "-n", str(config.mail_nice), *argv]  # exec: the same pid
+            self.processes.start(name, argv, env=env)
 
     def wait_web(self) -> None:
         for port in self.web_ports:

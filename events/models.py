@@ -13,6 +13,7 @@ from events.policy import fee_table_normalise, fee_table_parse, validate_fee_tab
 
 # The most proof-of-work staff may ask of a browser joining (minutes on a phone).
 POW_DIFFICULTY_MAX = 5_000_000
+REVIEW_THRESHOLD_MAX = 10_000
 
 
 class EventStatus(models.TextChoices):
@@ -56,6 +57,16 @@ class Event(models.Model):
             "About 50,000 takes a phone a second or two."
         ),
         validators=[MaxValueValidator(POW_DIFFICULTY_MAX)],
+    )
+    review_threshold = models.PositiveSmallIntegerField(
+        _("accounts per address or device before review"),
+        default=0,
+        help_text=_(
+            "Once this many accounts try to join the waiting room from one network address or "
+            "device, they all wait for staff to let them through or remove them (0 = off). "
+            "Their places in line are kept."
+        ),
+        validators=[MaxValueValidator(REVIEW_THRESHOLD_MAX)],
     )
     human_check = models.BooleanField(
         _("human check before seat selection"),
@@ -219,11 +230,13 @@ class RushControlChange(models.Model):
 
 
 class QueueModeration(models.Model):
-    """Audit log: a buyer taken off an event's waiting line, or an account blocked, by whom."""
+    """Audit log: a buyer taken off an event's waiting line, an account blocked, or the
+    accounts of one address or device let through review, by whom."""
 
     class Action(models.TextChoices):
         REMOVED = "removed", _("Removed from the waiting line")
         BLOCKED = "blocked", _("Account blocked")
+        RELEASED = "released", _("Let through review")
 
     event = models.ForeignKey(
         Event, on_delete=models.CASCADE, null=True, blank=True, related_name="moderations"

@@ -38,6 +38,7 @@ class EventSettings:
     sales_open_at_iso: str  # formatted once: every waiting-room answer carries it
     pow_difficulty: int = 0  # proof-of-work on join; 0 = off
     human_check: bool = False  # a check once per pass before seats may be held
+    review_threshold: int = 0  # accounts from one address or device before review; 0 = off
     booking_fee: Decimal = Decimal("0")  # per ticket, added to a booking's total
 
     def sales_closed(self, now_ms: int) -> bool:
@@ -67,6 +68,7 @@ def event_settings_get(event_id: int) -> EventSettings | None:
                 sales_open_at_iso=iso_from_ms(ms_from_datetime(event.sales_open_at)),
                 pow_difficulty=event.pow_difficulty,
                 human_check=event.human_check,
+                review_threshold=event.review_threshold,
                 booking_fee=event.booking_fee,
             )
             if event

@@ -10,4 +10,5 @@ urlpatterns = [
     path("staff/events/<int:event_id>/rush/", dashboard.rush_dashboard, name="rush_dashboard"),
     path("staff/events/<int:event_id>/queue/remove/", moderation.queue_remove, name="queue_remove"),
     path("staff/events/<int:event_id>/block/", moderation.user_block, name="user_block"),
+    path("staff/events/<int:event_id>/review/release/", moderation.review_release, name="review_release"),
 ]

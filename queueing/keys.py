@@ -117,6 +117,19 @@ class EventKeys:
         return self._key(f"accounts:{kind}")
 
     @property
+    def review(self) -> str:
+        """zset: buyers held for staff review (many accounts from one device or address),
+        score = their arrival number (0 for one who had been admitted). Out of the line and
+        the active queue: admission never reaches them until staff let them through."""
+        return self._key("review")
+
+    @property
+    def review_sources(self) -> str:
+        """hash: "device:<id>" or "address:<ip>" -> "held" (its accounts wait for review)
+        or "cleared" (staff let it through; never held again for this event)."""
+        return self._key("review:sources")
+
+    @property
     def fast_joins(self) -> str:
         """zset: user id -> ms the proof-of-work took, for joins faster than any honest
         device could solve it."""

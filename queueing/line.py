@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from queueing.connection import get_redis
+from queueing.holds import holds_release
 from queueing.join_limits import JoinLimited, JoinRefusal
 from queueing.keys import EventKeys
 from queueing.pulse import pulse_invalidate
@@ -27,7 +28,7 @@ from queueing.scripts import run_script
 class LineEntry:
     """One user's exact place, as the line's script saw it."""
 
-    state: str  # "waiting" | "active" | "sold_out" | "none"
+    state: str  # "waiting" | "active" | "sold_out" | "review" (held for staff review) | "none"
     position: int | None  # 1-based place in the waiting line
     arrival: int | None  # the user's arrival number (score in the line), while in line
     preopen: bool  # the arrival number will be dealt again by the opening shuffle
@@ -76,6 +77,7 @@ def line_join(
     pow_marker: str | None = None,
     pow_ttl_ms: int = 0,
     limits: tuple[list[str], list[str | int]] | None = None,
+    review_threshold: int = 0,
 ) -> tuple[LineEntry, bool]:
     """Puts the user in line (idempotent: a re-join keeps its place). Returns the entry
     and whether this call added the user. A user with a live pass gets "active"; when
@@ -87,11 +89,17 @@ def line_join(
     users get "blocked". With ``pow_required`` a newcomer must bring a verified solution,
     named by ``pow_marker`` (the solution's single-use key, kept ``pow_ttl_ms``): without
     one the state is "pow_required", with a spent one "pow_replayed"; someone already in
-    line or admitted spends nothing."""
+    line or admitted spends nothing.
+
+    With ``review_threshold`` (and ``limits``, whose record of accounts per device and
+    address it reads), once that many accounts tried to join from one device or address
+    they are all held for staff review (state "review", ``queueing/lua/lib/review_hold.lua``).
+    Accounts held that had a pass lose it and their seat holds. Returns the entry and
+    whether this call added the user."""
     keys = EventKeys(event_id)
     pow_state = "given" if pow_marker else "required" if pow_required else "off"
     limit_keys, limit_args = limits or ([keys.ctl] * 7, [0, 0, int(user_id), 0, "-", 0, "-", "-"])
-    state, position, pass_ms, newly, arrival, preopen, now_ms, *limited_by = run_script(
+    state, position, pass_ms, newly, arrival, preopen, now_ms, *rest = run_script(
         "queue_join",
         keys=[
             keys.seq,
@@ -102,31 +110,46 @@ def line_join(
             keys.blocked,
             pow_marker or keys.ctl,
             *limit_keys,
+            keys.review,
+            keys.review_sources,
         ],
-        args=[int(user_id), int(sales_open_at_ms), pow_state, int(pow_ttl_ms), *limit_args],
+        args=[
+            int(user_id),
+            int(sales_open_at_ms),
+            pow_state,
+            int(pow_ttl_ms),
+            *limit_args,
+            int(review_threshold) if limits else 0,
+        ],
     )
     if state == "limited":
-        raise JoinLimited(JoinRefusal(str(limited_by[0]), int(pass_ms)))
+        raise JoinLimited(JoinRefusal(str(rest[0]), int(pass_ms)))
     entry = _entry(
         state=str(state), position=position, pass_ms=pass_ms, arrival=arrival, preopen=preopen, now_ms=now_ms
     )
+    admitted_held = [int(member) for member in rest[1]] if len(rest) > 1 else []
+    for held_user_id in admitted_held:
+        holds_release(event_id=event_id, user_id=held_user_id)
+    if admitted_held:
+        pulse_invalidate(event_id)
     return entry, bool(int(newly))
 
 
 def line_remove(*, event_id: int, user_ids: list[int]) -> int:
-    """Takes users off the line for good: out of the waiting line and the active queue,
-    and into the blocked set that ``queue_join`` checks, in one MULTI (one slot). Returns
-    how many were in line or admitted."""
+    """Takes users off the line for good: out of the waiting line, the active queue and
+    review, and into the blocked set that ``queue_join`` checks, in one MULTI (one slot).
+    Returns how many were in line, admitted or held for review."""
     keys = EventKeys(event_id)
     members = [int(user_id) for user_id in user_ids]
     pipe = get_redis().pipeline(transaction=True)
     pipe.sadd(keys.blocked, *members)
     pipe.zrem(keys.waiting, *members)
     pipe.zrem(keys.active, *members)
+    pipe.zrem(keys.review, *members)
     pipe.zrem(keys.seen, *members)
-    _, waiting, active, _ = pipe.execute()
+    _, waiting, active, held, _ = pipe.execute()
     pulse_invalidate(event_id)
-    return int(waiting) + int(active)
+    return int(waiting) + int(active) + int(held)
 
 
 def line_blocked(*, event_id: int) -> set[int]:
@@ -135,11 +158,14 @@ def line_blocked(*, event_id: int) -> set[int]:
 
 def line_status(*, event_id: int, user_id: int) -> LineEntry:
     """The user's exact place: "active" (live pass), "waiting", "sold_out" (event sold
-    out and no pass; the place is kept while in line) or "none" (not in the line). Also
-    counts as a sign of life for the silent-waiter rule."""
+    out and no pass; the place is kept while in line), "review" (held for staff review,
+    the place kept) or "none" (not in the line). Also counts as a sign of life for the
+    silent-waiter rule."""
     keys = EventKeys(event_id)
     state, position, pass_ms, arrival, preopen, now_ms = run_script(
-        "queue_status", keys=[keys.waiting, keys.active, keys.ctl, keys.seen], args=[int(user_id)]
+        "queue_status",
+        keys=[keys.waiting, keys.active, keys.ctl, keys.seen, keys.review],
+        args=[int(user_id)],
     )
     return _entry(
         state=str(state), position=position, pass_ms=pass_ms, arrival=arrival, preopen=preopen, now_ms=now_ms
@@ -150,7 +176,47 @@ def line_leave(*, event_id: int, user_id: int) -> None:
     """Removes the user from the waiting line and the active queue (gives up the pass).
     Seat holds are separate: release them with ``queueing.holds.holds_release``."""
     keys = EventKeys(event_id)
-    run_script("queue_leave", keys=[keys.waiting, keys.active, keys.seen], args=[int(user_id)])
+    run_script("queue_leave", keys=[keys.waiting, keys.active, keys.seen, keys.review], args=[int(user_id)])
+
+
+def review_release(*, event_id: int, kind: str, source: str) -> int:
+    """Staff let the accounts of one device or address (``kind``) through review: back in
+    line with their arrival numbers, and the source never held again for this event.
+    Returns how many went back in line."""
+    keys = EventKeys(event_id)
+    released = int(
+        run_script(
+            "review_release",
+            keys=[keys.review, keys.waiting, keys.seen, keys.review_sources, keys.accounts_of(kind, source)],
+            args=[f"{kind}:{source}"],
+        )
+    )
+    pulse_invalidate(event_id)
+    return released
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    """Which sources the automatic review acted on, and who waits in it."""
+
+    sources: dict[str, str]  # "address:<ip>" / "device:<id>" -> "held" | "cleared"
+    held: set[int]  # user ids held for review
+
+
+def review_state(*, event_id: int) -> ReviewState:
+    keys = EventKeys(event_id)
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hgetall(keys.review_sources)
+    pipe.zrange(keys.review, 0, -1)
+    sources, held = pipe.execute()
+
+    def text(value: bytes | str) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    return ReviewState(
+        sources={text(name): text(state) for name, state in sources.items()},
+        held={int(member) for member in held},
+    )
 
 
 def pass_expires_at_ms(*, event_id: int, user_id: int) -> int | None:

@@ -1,5 +1,6 @@
 """Staff API of the waiting room's moderation (API.md "Staff"): the suspicious buyers of
-an event, taking a buyer off its line, blocking an account. Staff only; audited."""
+an event, taking a buyer off its line, blocking an account, letting the accounts of one
+address or device through the automatic review. Staff only; audited."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.models import Event
-from events.services.moderation import account_block, queue_entries_remove, suspicious_get
+from events.services.moderation import account_block, queue_entries_remove, review_let_through, suspicious_get
 from ticketing.errors import DomainError
 
 
@@ -62,9 +63,10 @@ class SuspiciousApi(APIView):
         operation_id="staff_suspicious_retrieve",
         responses=OpenApiResponse(
             OpenApiTypes.OBJECT,
-            description="`{shared_addresses: [{source, accounts}], shared_devices: [...], fast_joins: "
-            "[{suspect, solve_ms}], new_accounts: [...], ...}`; an account is `{id, email, name, "
-            "date_joined, is_active, in_line, removed}`.",
+            description="`{shared_addresses: [{source, accounts, review, held}], shared_devices: [...], "
+            "fast_joins: [{suspect, solve_ms}], new_accounts: [...], review_threshold, ...}`; an account "
+            "is `{id, email, name, date_joined, is_active, in_line, removed, held}`; a group's `review` "
+            'is `"held"` (its accounts wait for review), `"cleared"` (let through) or null.',
         ),
     )
     def get(self, request: Request, event_id: int) -> Response:
@@ -129,3 +131,43 @@ class AccountBlockApi(APIView):
             raise DomainError("staff_account", _("Staff accounts can't be blocked here."), status=409)
         lines = account_block(user=user, by=request.user, reason=serializer.validated_data.get("reason", ""))
         return Response({"user_id": user.pk, "lines_left": lines})
+
+
+class ReviewReleaseInputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ReviewReleaseInput"
+
+    kind = serializers.ChoiceField(choices=["address", "device"])
+    source = serializers.CharField(
+        max_length=200, help_text="The address or device id, as the panel lists it."
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class ReviewReleaseApi(APIView):
+    """Lets the accounts of one address or device through the automatic review: back in
+    line with the places they had; accounts joining from there later are not held."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        operation_id="staff_review_release",
+        request=ReviewReleaseInputSerializer,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{kind, source, released}`"),
+            404: None,
+        },
+    )
+    def post(self, request: Request, event_id: int) -> Response:
+        serializer = ReviewReleaseInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        event = get_object_or_404(Event, pk=event_id)
+        data = serializer.validated_data
+        released = review_let_through(
+            event=event,
+            kind=data["kind"],
+            source=data["source"],
+            by=request.user,
+            reason=data.get("reason", ""),
+        )
+        return Response({"kind": data["kind"], "source": data["source"], "released": released})

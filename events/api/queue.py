@@ -53,7 +53,11 @@ PRIVATE = {"Cache-Control": "private, no-store"}
 QueueStatusSerializer = inline_serializer(
     "QueueStatus",
     {
-        "state": serializers.ChoiceField(choices=["waiting", "active", "sold_out"]),
+        "state": serializers.ChoiceField(
+            choices=["waiting", "active", "sold_out", "review"],
+            help_text="review (added): held for staff review, out of the line with the place kept "
+            "(many accounts joined from this address or device).",
+        ),
         "position": serializers.IntegerField(allow_null=True, help_text="1-based; set while waiting."),
         "ahead": serializers.IntegerField(allow_null=True, help_text="position - 1; set while waiting."),
         "eta_seconds": serializers.IntegerField(

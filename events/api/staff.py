@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events.models import POW_DIFFICULTY_MAX, Event
+from events.models import POW_DIFFICULTY_MAX, REVIEW_THRESHOLD_MAX, Event
 from events.services.rush_control import (
     CAPACITY_MAX,
     CAPACITY_MIN,
@@ -45,11 +45,21 @@ class RushControlApi(APIView):
             max_value=POW_DIFFICULTY_MAX,
             help_text="Proof-of-work asked of a browser joining (hashes; 0 = off).",
         )
+        review_threshold = serializers.IntegerField(
+            required=False,
+            min_value=0,
+            max_value=REVIEW_THRESHOLD_MAX,
+            help_text="Accounts joining from one address or device before all of them wait for staff "
+            "review (0 = off).",
+        )
 
         def validate(self, attrs: dict) -> dict:
             if not attrs:
                 raise serializers.ValidationError(
-                    _("Give at least one of paused, capacity, pass_seconds, pow_difficulty.")
+                    _(
+                        "Give at least one of paused, capacity, pass_seconds, pow_difficulty, "
+                        "review_threshold."
+                    )
                 )
             return attrs
 
@@ -78,6 +88,9 @@ class RushControlApi(APIView):
             allow_null=True, help_text="The opening draw's seed; published once the sale is over."
         )
         pow_difficulty = serializers.IntegerField(help_text="Proof-of-work on join (hashes; 0 = off).")
+        review_threshold = serializers.IntegerField(
+            help_text="Accounts from one address or device before they wait for review (0 = off)."
+        )
         history = serializers.ListField(
             child=inline_serializer(
                 "RushHistoryPoint",

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from events.api import catalogue, staff
-from events.api.moderation import AccountBlockApi, QueueRemoveApi, SuspiciousApi
+from events.api.moderation import AccountBlockApi, QueueRemoveApi, ReviewReleaseApi, SuspiciousApi
 from events.api.queue import QueueCursorApi, queue_endpoint
 from events.api.queue_challenge import QueueChallengeApi
 from events.api.seat_map import seat_map_endpoint
@@ -24,6 +24,11 @@ urlpatterns = [
     ),
     path("staff/events/<int:event_id>/rush/", staff.RushControlApi.as_view(), name="api-staff-rush"),
     path("staff/events/<int:event_id>/suspicious/", SuspiciousApi.as_view(), name="api-staff-suspicious"),
+    path(
+        "staff/events/<int:event_id>/review/release/",
+        ReviewReleaseApi.as_view(),
+        name="api-staff-review-release",
+    ),
     path(
         "staff/events/<int:event_id>/queue/remove/", QueueRemoveApi.as_view(), name="api-staff-queue-remove"
     ),

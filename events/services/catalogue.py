@@ -77,10 +77,11 @@ def event_create_with_seats(
     starts_at: datetime | None = None,
     pow_difficulty: int = 0,
     human_check: bool = False,
+    review_threshold: int = 0,
 ) -> Event:
     """Creates a published event and its seats in one transaction (admin, demo data,
-    the ``create_event`` command and the load test use it). Proof-of-work on join and the
-    human check stay off unless asked for."""
+    the ``create_event`` command and the load test use it). Proof-of-work on join, the
+    human check and the review of shared addresses stay off unless asked for."""
     now = timezone.now()
     if sales_open_at is None:
         sales_open_at = now - timedelta(minutes=1) if open_now else now + timedelta(days=7)
@@ -104,6 +105,7 @@ def event_create_with_seats(
             max_tickets_per_user=max_tickets_per_user,
             pow_difficulty=pow_difficulty,
             human_check=human_check,
+            review_threshold=review_threshold,
         )
         seats_generate(event=event, sections=specs, rows=rows, seats_per_row=seats_per_row)
     return event

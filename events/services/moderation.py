@@ -24,7 +24,7 @@ from queueing.connection import get_redis
 from queueing.holds import holds_release
 from queueing.join_limits import fast_joins, shared_sources
 from queueing.keys import EventKeys
-from queueing.line import line_blocked, line_remove
+from queueing.line import line_blocked, line_remove, review_release, review_state
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -74,6 +74,29 @@ def account_block(*, user: User, by: User, reason: str = "") -> int:
     return removed
 
 
+def review_let_through(*, event: Event, kind: str, source: str, by: User, reason: str = "") -> int:
+    """Staff let the accounts of one address or device (``kind``) through the automatic
+    review: back in line where they were, the source never held again for this event;
+    one audit row per account let through. Returns how many went back in line."""
+    held = review_state(event_id=event.pk).held
+    members = {int(m) for m in get_redis().smembers(EventKeys(event.pk).accounts_of(kind, source))}
+    with transaction.atomic():
+        QueueModeration.objects.bulk_create(
+            [
+                QueueModeration(
+                    event=event,
+                    user_id=user_id,
+                    action=QueueModeration.Action.RELEASED,
+                    reason=reason or f"{kind} {source}",
+                    by=by,
+                )
+                for user_id in sorted(members & held)
+            ]
+        )
+        released = review_release(event_id=event.pk, kind=kind, source=source)
+    return released
+
+
 @dataclass(frozen=True)
 class Suspect:
     id: int
@@ -83,6 +106,7 @@ class Suspect:
     is_active: bool
     in_line: bool
     removed: bool
+    held: bool = False  # waiting for staff review (the automatic review of shared sources)
 
 
 def _suspects(event: Event, user_ids: list[int]) -> list[Suspect]:
@@ -98,23 +122,35 @@ def _suspects(event: Event, user_ids: list[int]) -> list[Suspect]:
         user_id for index, user_id in enumerate(user_ids) if scores[2 * index] or scores[2 * index + 1]
     }
     removed = line_blocked(event_id=event.pk)
+    held = review_state(event_id=event.pk).held
     users = get_user_model().objects.filter(pk__in=user_ids).order_by("date_joined")
     return [
-        Suspect(u.pk, u.email, u.name, u.date_joined, u.is_active, u.pk in in_line, u.pk in removed)
+        Suspect(
+            u.pk, u.email, u.name, u.date_joined, u.is_active, u.pk in in_line, u.pk in removed, u.pk in held
+        )
         for u in users
     ]
 
 
 def _open_groups(event: Event, kind: str) -> list[dict[str, Any]]:
     """The devices or addresses with enough accounts that staff have not dealt with yet
-    (an account removed from this line or blocked no longer counts), most first."""
+    (an account removed from this line or blocked no longer counts), most first, with
+    what the automatic review did with each ("held", "cleared" or None)."""
+    sources = review_state(event_id=event.pk).sources
+    # A source the automatic review holds is listed even below the usual bar.
+    least = min(SHARED_SOURCE_MIN_ACCOUNTS, event.review_threshold or SHARED_SOURCE_MIN_ACCOUNTS)
     groups = []
-    for found in shared_sources(
-        event_id=event.pk, kind=kind, min_accounts=SHARED_SOURCE_MIN_ACCOUNTS, limit=SOURCES_SCANNED
-    ):
+    for found in shared_sources(event_id=event.pk, kind=kind, min_accounts=least, limit=SOURCES_SCANNED):
         suspects = _suspects(event, found.accounts)
-        if sum(1 for s in suspects if s.is_active and not s.removed) >= SHARED_SOURCE_MIN_ACCOUNTS:
-            groups.append({"source": found.source, "accounts": suspects[:LISTED]})
+        if sum(1 for s in suspects if s.is_active and not s.removed) >= least:
+            groups.append(
+                {
+                    "source": found.source,
+                    "accounts": suspects[:LISTED],
+                    "review": sources.get(f"{kind}:{found.source}"),
+                    "held": sum(1 for s in suspects if s.held),
+                }
+            )
         if len(groups) == LISTED:
             break
     return groups
@@ -145,4 +181,5 @@ def suspicious_get(*, event: Event) -> dict[str, Any]:
         "new_accounts": new_in_line,
         "new_account_minutes": NEW_ACCOUNT_MINUTES,
         "min_accounts": SHARED_SOURCE_MIN_ACCOUNTS,
+        "review_threshold": event.review_threshold,
     }

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from events.models import POW_DIFFICULTY_MAX, Event, RushControlChange
+from events.models import POW_DIFFICULTY_MAX, REVIEW_THRESHOLD_MAX, Event, RushControlChange
 from events.services.seat_map import seat_map_rebuild
 from queueing.line import controls_get, controls_set, rush_figures
 from ticketing.errors import DomainError
@@ -61,6 +61,7 @@ def rush_state_get(*, event: Event) -> dict[str, Any]:
         "shuffle_seed": figures["shuffle_seed"] if _sale_over(event=event, figures=figures) else None,
         "history": figures["history"],
         "pow_difficulty": event.pow_difficulty,
+        "review_threshold": event.review_threshold,
     }
 
 
@@ -83,6 +84,7 @@ def rush_control_update(
     capacity: int | None = None,
     pass_seconds: int | None = None,
     pow_difficulty: int | None = None,
+    review_threshold: int | None = None,
 ) -> dict[str, Any]:
     """Applies the given controls (None = unchanged), records who changed what
     (``RushControlChange.changes`` = {field: [old, new]}, only fields whose value really
@@ -94,12 +96,14 @@ def rush_control_update(
     _check_range("capacity", capacity, CAPACITY_MIN, CAPACITY_MAX)
     _check_range("pass_seconds", pass_seconds, PASS_SECONDS_MIN, PASS_SECONDS_MAX)
     _check_range("pow_difficulty", pow_difficulty, 0, POW_DIFFICULTY_MAX)
+    _check_range("review_threshold", review_threshold, 0, REVIEW_THRESHOLD_MAX)
     current = controls_get(event_id=event.pk)
     old: dict[str, Any] = {
         "paused": bool(current["paused"]),
         "capacity": current["capacity"] or event.queue_capacity,
         "pass_seconds": current["pass_seconds"] or event.queue_pass_seconds,
         "pow_difficulty": event.pow_difficulty,
+        "review_threshold": event.review_threshold,
     }
     requested: dict[str, Any] = {
         name: value
@@ -108,6 +112,7 @@ def rush_control_update(
             ("capacity", capacity),
             ("pass_seconds", pass_seconds),
             ("pow_difficulty", pow_difficulty),
+            ("review_threshold", review_threshold),
         )
         if value is not None
     }
@@ -126,10 +131,13 @@ def rush_control_update(
             # web process within EVENT_SETTINGS_LOCAL_TTL).
             event.pow_difficulty = pow_difficulty
             row_fields.append("pow_difficulty")
+        if review_threshold is not None and event.review_threshold != review_threshold:
+            event.review_threshold = review_threshold
+            row_fields.append("review_threshold")
         if row_fields:
             event.save(update_fields=[*row_fields, "updated_at"])
         if changes:
             RushControlChange.objects.create(event=event, changed_by=user, changes=changes)
-        if requested.keys() - {"pow_difficulty"}:
+        if requested.keys() - {"pow_difficulty", "review_threshold"}:
             controls_set(event_id=event.pk, paused=paused, capacity=capacity, pass_seconds=pass_seconds)
     return rush_state_get(event=event)

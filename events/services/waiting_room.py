@@ -46,13 +46,16 @@ from ticketing.time import iso_from_ms
 # 50,000 polls at a rate one box answers.
 POLL_MIN_MS = 1000
 POLL_MS_PER_PERSON_AHEAD = 10
+# Held for review: staff may let the buyer through any moment, and then the place may be
+# at the head of the line.
+POLL_REVIEW_MS = 5000
 
 
 @dataclass(frozen=True)
 class QueueAnswer:
     """What the buyer is told (API.md "Queue status" plus our additions)."""
 
-    state: str  # "waiting" | "active" | "sold_out" | "none"
+    state: str  # "waiting" | "active" | "sold_out" | "review" | "none"
     position: int | None
     ahead: int | None
     eta_seconds: int | None
@@ -147,7 +150,9 @@ def queue_join(
     Refusals besides sold out and closed: 429 ``too_many_attempts`` (the limits per
     account, device and address), 403 ``removed_from_queue`` (staff took the buyer off
     this line), and, while the event asks for proof-of-work, the ``pow_*`` codes
-    (events.services.proof_of_work): a newcomer needs a solution, spent by this join."""
+    (events.services.proof_of_work): a newcomer needs a solution, spent by this join.
+    With the event's ``review_threshold`` on, a join can answer "review": this account
+    and the others from its address or device wait for staff (the place kept)."""
     event = event_for_queue(event_id)
     if event.sales_closed(int(time.time() * 1000)):
         raise DomainError("sales_closed", _("Sales for this event are closed."), status=409)
@@ -166,6 +171,7 @@ def queue_join(
             limits=limit_spec(
                 event_id=event_id, user_id=user_id, device=client.device, address=client.address
             ),
+            review_threshold=event.review_threshold,
         )
     except JoinLimited as limited:
         raise _join_refused(limited.refusal) from None
@@ -306,6 +312,8 @@ def poll_after_ms(answer: QueueAnswer, *, sales_open_at_ms: int, now_ms: int) ->
     poll_max = settings.QUEUE_POLL_MAX_MS
     if answer.state == "active":
         return POLL_MIN_MS
+    if answer.state == "review":
+        return POLL_REVIEW_MS
     if answer.state != "waiting":
         return poll_max
     interval = POLL_MIN_MS + max(answer.ahead or 0, 0) * POLL_MS_PER_PERSON_AHEAD

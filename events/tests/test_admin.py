@@ -160,6 +160,7 @@ def _event_form_data(event: Event, **changes: object) -> dict[str, object]:
         "queue_capacity": event.queue_capacity,
         "queue_pass_seconds": event.queue_pass_seconds,
         "pow_difficulty": event.pow_difficulty,
+        "review_threshold": event.review_threshold,
         "waiting_list_offer_minutes": event.waiting_list_offer_minutes,
         "waiting_list_gather_seconds": event.waiting_list_gather_seconds,
         "booking_fee": event.booking_fee,

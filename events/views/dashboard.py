@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from booking.checkin_figures import door_figures_get
 from booking.models import WaitingListEntry, WaitingListState
 from booking.waiting_list import waiting_list_entries, waiting_list_figures
-from events.models import POW_DIFFICULTY_MAX, Event, RushControlChange
+from events.models import POW_DIFFICULTY_MAX, REVIEW_THRESHOLD_MAX, Event, RushControlChange
 from events.services.moderation import suspicious_get
 from events.services.rush_control import (
     CAPACITY_MAX,
@@ -71,6 +71,7 @@ def rush_dashboard(request: HttpRequest, event_id: int) -> HttpResponse:
         "capacity": _("Capacity"),
         "pass_seconds": _("Pass length (s)"),
         "pow_difficulty": _("Proof-of-work"),
+        "review_threshold": _("Accounts before review"),
         "waiting_list_paused": _("Waiting list paused"),
     }
     changes = [
@@ -109,6 +110,7 @@ def rush_dashboard(request: HttpRequest, event_id: int) -> HttpResponse:
             "pass_seconds_min": PASS_SECONDS_MIN,
             "pass_seconds_max": PASS_SECONDS_MAX,
             "pow_max": POW_DIFFICULTY_MAX,
+            "review_max": REVIEW_THRESHOLD_MAX,
             "admin_change_url": reverse("admin:events_event_change", args=[event.pk]),
             "audit_url": f"{audit_url}?event__id__exact={event.pk}",
         },

@@ -1,5 +1,5 @@
 """Staff actions of the rush dashboard's "suspicious" panel: take a buyer off the line,
-block an account. Plain CSRF-protected form posts (they work without JavaScript), each
+block an account, let the accounts of one address or device through review. Plain CSRF-protected form posts (they work without JavaScript), each
 audited (events.services.moderation), then back to the dashboard with a message."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from events.models import Event
-from events.services.moderation import account_block, queue_entries_remove
+from events.services.moderation import account_block, queue_entries_remove, review_let_through
 
 REASON_MAX = 200
 
@@ -55,4 +56,28 @@ def user_block(request: HttpRequest, event_id: int) -> HttpResponse:
         return _back(event.pk)
     account_block(user=user, by=request.user, reason=request.POST.get("reason", "")[:REASON_MAX])
     messages.success(request, _("%(email)s is blocked and off every waiting line.") % {"email": user.email})
+    return _back(event.pk)
+
+
+REVIEW_KINDS = ("address", "device")
+SOURCE_MAX = 200
+
+
+@staff_member_required
+@require_POST
+def review_release(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = get_object_or_404(Event, pk=event_id)
+    kind, source = request.POST.get("kind", ""), request.POST.get("source", "")
+    if kind not in REVIEW_KINDS or not source or len(source) > SOURCE_MAX:
+        raise Http404
+    released = review_let_through(event=event, kind=kind, source=source, by=request.user)
+    messages.success(
+        request,
+        ngettext(
+            "%(count)d account went back in line where it was.",
+            "%(count)d accounts went back in line where they were.",
+            released,
+        )
+        % {"count": released},
+    )
     return _back(event.pk)

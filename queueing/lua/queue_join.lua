@@ -14,13 +14,21 @@ ARGV[3] pow: "off", "required" (none given) or "given" (KEYS[7] names it)
 ARGV[4] ms the solution stays valid (the marker's TTL) when given
 KEYS[8..14], ARGV[5..12]: the join limits, as lib/join_limit.lua describes (ARGV[5] = 0:
                           no limits); counted for newcomers only
+KEYS[15] review          zset  buyers held for staff review, score = arrival number
+KEYS[16] review_sources  hash  "device:<id>" / "address:<ip>" -> "held" | "cleared"
+ARGV[13] review threshold: once this many accounts tried to join from one device or
+         address (the join limits' record, KEYS[11] / KEYS[13]), all of them are held for
+         review (0 = never)
 
 Reply: {state, position (0 = none), pass_expires_at_ms (0 = none), newly_joined (0/1),
-        arrival number (0 = none), preopen (0/1), now_ms, limit}
+        arrival number (0 = none), preopen (0/1), now_ms, limit, admitted_held}
   state: "active" (live pass), "waiting", "sold_out" (not added, or waiting while sold out),
          "blocked" (taken off this line by staff), "pow_required" (a newcomer without a
          solution), "pow_replayed" (the solution was already spent), "limited" (over a
-         join limit: limit = which one, pass_expires_at_ms = ms until it may try again)
+         join limit: limit = which one, pass_expires_at_ms = ms until it may try again),
+         "review" (held for staff review: out of the line, the place kept)
+  admitted_held: buyers this join held for review who had a pass (the caller releases
+         their seat holds)
   preopen: the arrival number will be re-dealt by the opening shuffle (not drawn yet)
 
 Why atomic: the check "already active / already waiting / sold out" and the
@@ -31,6 +39,7 @@ line spends nothing (a reload keeps the place), a replayed solution never takes 
 ]]
 
 --!include join_limit
+--!include review_hold
 
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -52,6 +61,11 @@ local sold_out = redis.call('HGET', KEYS[4], 'sold_out') == '1'
 local pass = redis.call('ZSCORE', KEYS[3], user)
 if pass and tonumber(pass) > now_ms then
   return {'active', 0, tonumber(pass), 0, 0, 0, now_ms}
+end
+
+local held = redis.call('ZSCORE', KEYS[15], user)
+if held then
+  return {'review', 0, 0, 0, tonumber(held), 0, now_ms}
 end
 
 local rank = redis.call('ZRANK', KEYS[2], user)
@@ -89,5 +103,9 @@ if now_ms < tonumber(ARGV[2]) and redis.call('HGET', KEYS[4], 'shuffled') ~= '1'
   -- written is the highest pre-opening seq.
   redis.call('HSET', KEYS[4], 'preopen_last_seq', seq)
 end
+local admitted_held = review_hold(KEYS, ARGV, tonumber(ARGV[13]))
+if redis.call('ZSCORE', KEYS[15], user) then
+  return {'review', 0, 0, 1, seq, 0, now_ms, '', admitted_held}
+end
 rank = redis.call('ZRANK', KEYS[2], user)
-return {'waiting', rank + 1, 0, 1, seq, preopen(seq), now_ms}
+return {'waiting', rank + 1, 0, 1, seq, preopen(seq), now_ms, '', admitted_held}

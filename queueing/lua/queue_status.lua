@@ -5,11 +5,12 @@ KEYS[1] waiting  zset    member user id, score arrival number
 KEYS[2] active   zset    member user id, score pass expiry (ms)
 KEYS[3] ctl      hash    sold_out, shuffled, preopen_last_seq
 KEYS[4] seen     zset    member user id, score when the user last showed up (ms)
+KEYS[5] review   zset    buyers held for staff review, score = arrival number
 ARGV[1] user id
 
 Reply: {state, position (0 = none), pass_expires_at_ms (0 = none),
         arrival number (0 = none), preopen (0/1), now_ms}
-  state: "active" | "waiting" | "sold_out" | "none"
+  state: "active" | "waiting" | "sold_out" | "review" (held for staff review) | "none"
 
 Why a script: pass expiry is judged by the Redis clock, and the position, the pass and
 the sold-out flag must come from one moment (a user must never read "waiting" after
@@ -23,6 +24,12 @@ local user = ARGV[1]
 local pass = redis.call('ZSCORE', KEYS[2], user)
 if pass and tonumber(pass) > now_ms then
   return {'active', 0, tonumber(pass), 0, 0, now_ms}
+end
+
+local held = redis.call('ZSCORE', KEYS[5], user)
+if held then
+  redis.call('ZADD', KEYS[4], now_ms, user)
+  return {'review', 0, 0, tonumber(held), 0, now_ms}
 end
 
 local sold_out = redis.call('HGET', KEYS[3], 'sold_out') == '1'

@@ -22,6 +22,7 @@
   const capacityInput = form.elements.namedItem("capacity");
   const passInput = form.elements.namedItem("pass_seconds");
   const powInput = form.elements.namedItem("pow_difficulty");
+  const reviewInput = form.elements.namedItem("review_threshold");
   const field = (name) => root.querySelector(`[data-field="${name}"]`);
   const fill = (template, values) =>
     template.replace(/\{(\w+)\}/g, (match, key) => (key in values ? String(values[key]) : match));
@@ -129,6 +130,7 @@
     if (document.activeElement !== capacityInput && !capacityInput.dataset.dirty) capacityInput.value = state.capacity;
     if (document.activeElement !== passInput && !passInput.dataset.dirty) passInput.value = state.pass_seconds;
     if (document.activeElement !== powInput && !powInput.dataset.dirty) powInput.value = state.pow_difficulty;
+    if (document.activeElement !== reviewInput && !reviewInput.dataset.dirty) reviewInput.value = state.review_threshold;
 
     const history = state.history || [];
     const waitingMax = drawWaiting(root.querySelector('[data-chart="waiting"]'), series(history, "waiting", true));
@@ -183,6 +185,7 @@
       delete capacityInput.dataset.dirty;
       delete passInput.dataset.dirty;
       delete powInput.dataset.dirty;
+      delete reviewInput.dataset.dirty;
       render(body);
       feedback(cfg.msgSaved, "ok");
     } catch (error) {
@@ -190,7 +193,7 @@
     }
   }
 
-  [capacityInput, passInput, powInput].forEach((input) =>
+  [capacityInput, passInput, powInput, reviewInput].forEach((input) =>
     input.addEventListener("input", () => {
       input.dataset.dirty = "1";
     }),
@@ -209,6 +212,8 @@
     if (!current || passSeconds !== current.pass_seconds) changes.pass_seconds = passSeconds;
     const pow = Number(powInput.value);
     if (!current || pow !== current.pow_difficulty) changes.pow_difficulty = pow;
+    const review = Number(reviewInput.value);
+    if (!current || review !== current.review_threshold) changes.review_threshold = review;
     if (Object.keys(changes).length) patch(changes);
   });
 

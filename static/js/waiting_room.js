@@ -195,7 +195,8 @@
 
   // Background tabs get their timers throttled: catch up as soon as the tab is visible.
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && !stopped && (state === "waiting" || state === "active")) {
+    const following = state === "waiting" || state === "active" || state === "review";
+    if (document.visibilityState === "visible" && !stopped && following) {
       poll();
     }
   });
@@ -206,5 +207,8 @@
     schedule(Number(cfg.pollMs));
   } else if (state === "active") {
     render({ state: "active" });
+  } else if (state === "review") {
+    // Held for review: the server tells when staff let this network through.
+    schedule(Number(cfg.pollMs));
   }
 })();

@@ -221,6 +221,7 @@ def _check_title_everywhere(client: Any, staff_user: Any, user_factory: Any, cap
             "queue_capacity": 100,
             "queue_pass_seconds": 600,
             "pow_difficulty": 0,
+            "review_threshold": 0,
             "waiting_list_offer_minutes": 15,
             "waiting_list_gather_seconds": 30,
             "booking_fee": "0",

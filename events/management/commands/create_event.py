@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from events.models import POW_DIFFICULTY_MAX
+from events.models import POW_DIFFICULTY_MAX, REVIEW_THRESHOLD_MAX
 from events.services.catalogue import event_create_with_seats
 
 
@@ -29,6 +29,13 @@ def _difficulty(value: str) -> int:
     number = int(value)
     if not 0 <= number <= POW_DIFFICULTY_MAX:
         raise ValueError(f"must be 0 to {POW_DIFFICULTY_MAX}")
+    return number
+
+
+def _review_threshold(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= REVIEW_THRESHOLD_MAX:
+        raise ValueError(f"must be 0 to {REVIEW_THRESHOLD_MAX}")
     return number
 
 
@@ -58,6 +65,13 @@ class Command(BaseCommand):
             "--human-check",
             action="store_true",
             help="Ask an 'I am not a robot' check before seat selection.",
+        )
+        parser.add_argument(
+            "--review-threshold",
+            type=_review_threshold,
+            default=0,
+            help="Hold for staff review all accounts joining from one address or device once this many "
+            "tried (0, the default, = off).",
         )
         when = parser.add_mutually_exclusive_group()
         when.add_argument("--open-now", action="store_true", help="Sales opened a minute ago.")
@@ -94,6 +108,7 @@ class Command(BaseCommand):
             sales_open_at=sales_open_at,
             pow_difficulty=options["pow_difficulty"],
             human_check=options["human_check"],
+            review_threshold=options["review_threshold"],
         )
         seat_ids = list(event.seats.order_by("pk").values_list("pk", flat=True))
         summary = {
@@ -109,6 +124,7 @@ class Command(BaseCommand):
             "max_tickets_per_user": event.max_tickets_per_user,
             "pow_difficulty": event.pow_difficulty,
             "human_check": event.human_check,
+            "review_threshold": event.review_threshold,
         }
         if options["json"]:
             self.stdout.write(json.dumps(summary))
