@@ -192,6 +192,14 @@ def add_system_options(parser: argparse.ArgumentParser, *, proxy_default: bool =
     )
     system.add_argument("--mail-concurrency", type=int, default=2)
     system.add_argument(
+        "--queue-nodes",
+        type=int,
+        default=0,
+        help="web processes of their own for the waiting room's join and polls, behind nginx "
+        "(needs --proxy; the bulkhead of deploy/nginx/ticketing.conf.template)",
+    )
+    system.add_argument("--queue-workers", type=int, default=1, help="workers per --queue-nodes node")
+    system.add_argument(
         "--mail-nice",
         type=int,
         default=0,
@@ -238,6 +246,8 @@ def system_config(args: argparse.Namespace) -> SystemConfig:
         celery=args.celery,
         mail_concurrency=args.mail_concurrency,
         mail_nice=args.mail_nice,
+        queue_nodes=args.queue_nodes,
+        queue_workers=args.queue_workers,
         proxy=args.proxy,
         proxy_workers=args.proxy_workers,
         balancer=getattr(args, "balancer", "none"),
@@ -261,6 +271,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     apply_preset(args)
     if args.waiting_list and (args.macro or args.scaling):
         parser.error("--waiting-list follows one sale: not with --macro or --scaling")
+    if args.queue_nodes and not args.proxy:
+        parser.error("--queue-nodes needs --proxy: nginx sends the waiting room's requests to them")
     if args.macro:
         if args.scaling or args.reference:
             parser.error("--macro runs its own shape: not with --scaling or --reference")

@@ -15,8 +15,10 @@ The API (other code depends on it; keep it stable)::
         proxy.log_dir    # access.log (with the cache status), error.log, nginx.out
         proxy.pid        # the master process while running (CPU accounting)
 
-``Nginx(upstreams=..., run_dir=..., port=None, static_root=None, worker_processes=1)``:
-``upstreams`` are ``host:port`` or ``unix:/path`` addresses of the app servers;
+``Nginx(upstreams=..., run_dir=..., port=None, static_root=None, worker_processes=1,
+queue_upstreams=None)``: ``upstreams`` are ``host:port`` or ``unix:/path`` addresses of
+the app servers; ``queue_upstreams`` those that answer the waiting room's join and polls
+(``upstreams`` when None);
 ``run_dir`` holds the rendered configs, the pid file, the logs, the temp files and the
 micro-cache (created if missing; reuse one per instance); ``port`` is picked free when
 None; ``static_root`` (Django's STATIC_ROOT) is served for /static/, else /static/ goes
@@ -129,9 +131,11 @@ class Nginx:
         static_root: Path | None = None,
         worker_processes: int = 1,
         worker_connections: int = 8192,
+        queue_upstreams: list[str] | None = None,
     ) -> None:
         self.upstreams = list(upstreams)
         self.upstream_servers = _upstream_servers(self.upstreams)
+        self.queue_upstream_servers = _upstream_servers(list(queue_upstreams or upstreams))
         self.run_dir = Path(run_dir).resolve()
         self.requested_port = port
         self.port = port or 0
@@ -192,6 +196,7 @@ class Nginx:
             SITE_TEMPLATE,
             {
                 "UPSTREAM_SERVERS": self.upstream_servers,
+                "QUEUE_UPSTREAM_SERVERS": self.queue_upstream_servers,
                 "LISTEN": f"127.0.0.1:{self.port}",
                 "CACHE_DIR": str(self.cache_dir),
                 "STATIC_ROOT": str(static_root),

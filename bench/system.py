@@ -17,6 +17,7 @@ which then stops them in order (a web node first, so no request lands on a dead 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -288,6 +289,10 @@ class SystemConfig:
     celery: str = "split"  # split (as docker-compose) | single (as make run)
     mail_concurrency: int = 2
     mail_nice: int = 0  # niceness of the split mail worker (0: as the rest)
+    # Web processes of their own for the waiting room's join and polls, behind nginx (the
+    # bulkhead of deploy/nginx/ticketing.conf.template); 0: the web nodes answer them.
+    queue_nodes: int = 0
+    queue_workers: int = 1
     proxy: bool = False  # nginx in front (same as balancer="nginx")
     proxy_workers: int = 1
     balancer: str = "none"  # none | nginx | haproxy
@@ -310,6 +315,12 @@ class SystemConfig:
 def web_argv(config: SystemConfig, port: int) -> list[str]:
     """The command of one web node on ``port``."""
     return granian_argv(config, port) if config.server == "granian" else gunicorn_argv(config, port)
+
+
+def queue_node_argv(config: SystemConfig, port: int) -> list[str]:
+    """A web node for the waiting room's join and polls only: the same server and app
+    with ``queue_workers`` processes."""
+    return web_argv(dataclasses.replace(config, web_workers=config.queue_workers), port)
 
 
 def granian_argv(config: SystemConfig, port: int) -> list[str]:
@@ -393,6 +404,7 @@ class System:
             self.env.setdefault("METRICS_TOKEN", secrets.token_urlsafe(32))
         self.processes = Processes(run.run_dir, self.env)
         self.web_ports: list[int] = []
+        self.queue_ports: list[int] = []
         self.proxy: Any = None  # nginx or HAProxy, whichever stands in front
         # host:port of each web node and each Celery worker's metrics endpoint (--prometheus).
         self.metrics_targets: dict[str, list[str]] = {"web": [], "celery": []}
@@ -416,6 +428,9 @@ class System:
     def web_name(self, index: int) -> str:
         return "web" if self.config.web_nodes == 1 else f"web-{index + 1}"
 
+    def queue_name(self, index: int) -> str:
+        return "web-queue" if self.config.queue_nodes == 1 else f"web-queue-{index + 1}"
+
     def _metrics_env(self, name: str, port: int | None = None) -> dict[str, str]:
         """A process's own multiprocess-metrics directory (and a worker's metrics port)."""
         if not self.config.metrics:
@@ -435,6 +450,12 @@ class System:
             self.metrics_targets["web"].append(f"127.0.0.1:{port}")
             name = self.web_name(index)
             self.processes.start(name, web_argv(self.config, port), env=self._metrics_env(name))
+        for index in range(self.config.queue_nodes):
+            port = free_port()
+            self.queue_ports.append(port)
+            self.metrics_targets["web"].append(f"127.0.0.1:{port}")
+            name = self.queue_name(index)
+            self.processes.start(name, queue_node_argv(self.config, port), env=self._metrics_env(name))
 
     def start_celery(self) -> None:
         run_id, config = self.run.run_id, self.config
@@ -457,7 +478,7 @@ class System:
             self.processes.start(name, argv, env=env)
 
     def wait_web(self) -> None:
-        for port in self.web_ports:
+        for port in self.web_ports + self.queue_ports:
             wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60, check=self.processes.check_alive)
 
     def start_proxy(self) -> None:
@@ -465,6 +486,7 @@ class System:
 
         self.proxy = Nginx(
             upstreams=[f"127.0.0.1:{port}" for port in self.web_ports],
+            queue_upstreams=[f"127.0.0.1:{port}" for port in self.queue_ports] or None,
             run_dir=self.run.run_dir / "nginx",
             worker_processes=self.config.proxy_workers,
         )
@@ -514,6 +536,9 @@ class System:
         roots: dict[str, list[int]] = {}
         for index, pid in enumerate(self.web_pids()):
             roots[self.web_name(index)] = [pid]
+        for index in range(len(self.queue_ports)):
+            name = self.queue_name(index)
+            roots[name] = [self.processes.running[name].pid]
         for name, process in self.processes.running.items():
             if name.startswith("celery"):
                 roots[name] = [process.pid]

@@ -239,7 +239,7 @@ def booking_detail(request: HttpRequest, code: str) -> HttpResponse:
         {
             "ticket": ticket,
             "seat": ticket.seat,
-            # segno output: escaped, no script; safe to embed. The QR carries the signed
+            # booking.qr output: numbers and an escaped title, no script; safe to embed. The QR carries the signed
             # payload the door scanner checks (booking.ticket_signing).
             "qr": mark_safe(qr_svg(qr_payload(event_id=booking.event_id, ticket_code=ticket.code)))  # noqa: S308
             if booking.status == BookingStatus.CONFIRMED

@@ -241,6 +241,10 @@ if celery_broker.broker_is_amqp(CELERY_BROKER_URL):
 # A worker that loses its broker keeps reconnecting (a RabbitMQ restart); one that starts
 # gets BROKER_STARTUP_WAIT_SECONDS to find it, then exits with status 69 (ticketing.celery).
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's consumer, except that losing the broker while it holds an unacknowledged task
+# message no longer stops the worker ("Unrecoverable error: AttributeError ... 'hostname'"
+# with the Redis broker); ticketing.celery_consumer.close_collected_connection says why.
+CELERY_WORKER_CONSUMER = "ticketing.celery_consumer:Consumer"
 BROKER_STARTUP_WAIT_SECONDS = float(
     os.environ.get("CELERY_BROKER_STARTUP_WAIT", celery_broker.STARTUP_WAIT_SECONDS)
 )

@@ -5,7 +5,7 @@ The video shows a ticket's QR code for a moment, then an empty frame for longer 
 scanner's same-code cooldown (3 s), and loops: like a door where the ticket is shown,
 taken away, and shown again later, so a second scan of the same ticket really happens.
 
-segno gives the QR matrix; the frames are written here as raw planar YUV 4:2:0 (no
+``booking.qr.qr_matrix`` (what the mails and pages draw) gives the QR matrix; the frames are written here as raw planar YUV 4:2:0 (no
 Pillow, no ffmpeg): Y is the picture in grey levels, U and V are flat grey (128).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import segno
+from booking.qr import QUIET_ZONE, qr_matrix
 
 # Studio-range luma (what a camera sends): black and white of the picture.
 _BLACK = 16
@@ -23,8 +23,11 @@ _BACKGROUND = 200  # a light grey wall behind the ticket
 
 def qr_luma(payload: str, *, width: int, height: int, scale: int, offset_x: int = 0) -> bytes:
     """The Y plane of one frame: the payload's QR code (with its quiet zone), centred."""
-    qr = segno.make(payload, error="m", micro=False)
-    matrix = [list(row) for row in qr.matrix_iter(scale=scale, border=4)]
+    modules = qr_matrix(payload)
+    blank = [False] * (len(modules) + 2 * QUIET_ZONE)
+    bordered = [blank] * QUIET_ZONE + [[False] * QUIET_ZONE + row + [False] * QUIET_ZONE for row in modules]
+    bordered += [blank] * QUIET_ZONE
+    matrix = [[dark for dark in row for _ in range(scale)] for row in bordered for _ in range(scale)]
     side = len(matrix)
     if side > min(width, height):
         raise ValueError(f"a QR of {side} px does not fit a {width}x{height} frame")

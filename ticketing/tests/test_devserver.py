@@ -1,5 +1,7 @@
 """``make run``'s supervisor (``ticketing/devserver.py``) with real processes: the
-supervisor, its Celery worker and web server, and an embedded Redis of the test's own.
+supervisor, its Celery worker and web server, and an embedded Redis of the test's own;
+and the worker's consumer (``ticketing.celery_consumer.Consumer``) losing its Redis while it
+holds a task message, which used to stop the worker instead of letting it reconnect.
 
 Every supervisor here runs with a VAR_DIR of this module's own (a short temporary
 directory: SQLite database, redis.sock, redis.pid), so the Redis these tests kill and stop
@@ -10,6 +12,7 @@ embedded defaults in that directory itself, as on a fresh clone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -21,12 +24,18 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
+import kombu
 import pytest
 import redis
+from celery.worker.consumer import Consumer as CeleryConsumer
 from django.conf import settings
+from kombu.asynchronous import Hub
 
 from ticketing import embedded_redis
+from ticketing.celery import app as celery_app
+from ticketing.celery_consumer import Consumer
 from ticketing.tests.conftest import free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -72,6 +81,14 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()  # the command name may contain spaces
     return fields[0], int(fields[1])
+
+
+def with_the_cause(output: str) -> str:
+    """The supervisor's output for a failed assertion: the lines Celery logged at CRITICAL
+    (an "Unrecoverable error" is followed by tracebacks long enough to push it out of any
+    tail), then the last 3000 characters."""
+    critical = [line for line in output.splitlines() if "CRITICAL/" in line]
+    return "\n".join(["CRITICAL lines:", *critical, "Last 3000 characters:", output[-3000:]])
 
 
 def is_alive(pid: int) -> bool:
@@ -217,12 +234,16 @@ def test_second_instance_refuses_and_redis_killed_under_the_site_comes_back(var_
     # the web server and Celery reconnect by themselves.
     os.kill(redis_pid, signal.SIGKILL)
     assert wait_until(lambda: embedded_redis.server_pid(var_dir) not in (None, redis_pid), timeout=30)
-    assert wait_until(lambda: healthz(port) == 200, timeout=RECOVERY_TIMEOUT_SECONDS), first.output[-3000:]
+    assert wait_until(lambda: healthz(port) == 200, timeout=RECOVERY_TIMEOUT_SECONDS), with_the_cause(
+        first.output
+    )
     assert wait_until(lambda: "The embedded Redis had stopped; started it again" in first.output, timeout=10)
     # The restarted Redis came back empty: an admission record proves beat and the worker
-    # are publishing and consuming again.
+    # are publishing and consuming again: about 3 s, as the worker retries 2 s after the
+    # loss. (A loss with a task message in hand used to stop the worker here instead: the
+    # last test below.)
     assert wait_until(lambda: admission_tick_recorded(var_dir), timeout=RECOVERY_TIMEOUT_SECONDS), (
-        first.output[-3000:]
+        with_the_cause(first.output)
     )
     assert first.process.poll() is None
 
@@ -273,3 +294,65 @@ def test_the_supervisor_stops_everything_when_its_web_server_dies(var_dir, start
         assert embedded_redis.server_pid(var_dir) == redis_pid
         assert other_user.ping()
     assert embedded_redis.stop(var_dir, pid=redis_pid)
+
+
+@contextlib.contextmanager
+def consumer_connection_whose_redis_died() -> Iterator[kombu.Connection]:
+    """A broker connection as a worker's is when its Redis is killed while it holds a task
+    message: the consuming channel has been handed a message it has not acknowledged and,
+    driven by an event loop as in the worker, has sent its next BRPOP; a second channel
+    consumes a broadcast queue, as the worker's remote control and gossip do. The Redis is
+    a throwaway one in a directory of its own."""
+    path = Path(tempfile.mkdtemp(prefix="lost-", dir="/tmp"))
+    hub = Hub()
+    try:
+        server = embedded_redis.ensure_server(path)
+        connection = kombu.Connection(f"redis+socket://{embedded_redis.socket_path(path)}")
+        connection.transport.register_with_event_loop(connection.connection, hub)
+        tasks = kombu.Queue("tasks", kombu.Exchange("tasks", "direct"), "tasks")
+        in_hand: list[kombu.Message] = []
+        connection.Consumer([tasks], callbacks=[lambda body, message: in_hand.append(message)]).consume()
+        broadcast = kombu.Queue("broadcast", kombu.Exchange("broadcast", "fanout"), auto_delete=True)
+        connection.Consumer([broadcast], channel=connection.channel()).consume()
+        with kombu.Connection(connection.as_uri()) as publisher:
+            publisher.Producer().publish({}, exchange=tasks.exchange, routing_key="tasks", declare=[tasks])
+        assert wait_until(lambda: hub.run_once() or bool(in_hand), timeout=10, interval=0)
+        hub.run_once()  # the loop's next turn sends the next BRPOP
+        os.kill(server.pid, signal.SIGKILL)
+        assert wait_until(lambda: embedded_redis.server_pid(path) is None, timeout=10)
+        yield connection
+    finally:
+        hub.close()
+        embedded_redis.stop(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_consumer(consumer_class: type[CeleryConsumer], connection: kombu.Connection) -> CeleryConsumer:
+    """A worker's consumer as Celery builds it, without the worker around it: enough for
+    what it does when its connection breaks."""
+    consumer = consumer_class(
+        on_task_request=lambda request: None,
+        app=celery_app,
+        hostname="test@devserver",
+        controller=SimpleNamespace(use_eventloop=True),
+        pool=SimpleNamespace(num_processes=2, is_green=False, flush=None),
+    )
+    consumer.connection = connection
+    return consumer
+
+
+@pytest.mark.filterwarnings("ignore::celery.exceptions.CPendingDeprecationWarning")
+def test_a_worker_that_loses_redis_with_a_task_in_hand_drops_the_connection_and_carries_on() -> None:
+    assert celery_app.conf.worker_consumer == "ticketing.celery_consumer:Consumer"
+    lost = redis.ConnectionError("Connection closed by server.")
+    # Celery's own consumer, for the record: this AttributeError is the "Unrecoverable
+    # error" that stopped the worker. Should this stop raising, Celery or kombu fixed it
+    # and ticketing.celery_consumer.Consumer may go.
+    with consumer_connection_whose_redis_died() as connection:
+        consumer = worker_consumer(CeleryConsumer, connection)
+        with pytest.raises(AttributeError, match="hostname"):
+            consumer.on_connection_error_after_connected(lost)
+    with consumer_connection_whose_redis_died() as connection:
+        consumer = worker_consumer(Consumer, connection)
+        consumer.on_connection_error_after_connected(lost)
+        assert consumer.connection is None  # dropped: the consumer's restart connects afresh

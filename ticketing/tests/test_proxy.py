@@ -666,3 +666,41 @@ def test_errors_of_the_proxy_itself_keep_the_api_shape(
     down = fetch(scripted_proxy, "/api/bookings/")
     assert down.status == 503 and down.header("Retry-After") == "5"
     assert down.json()["code"] == "service_unavailable"
+
+
+def test_the_waiting_rooms_requests_go_to_their_own_web_processes(tmp_path: Path) -> None:
+    """The bulkhead: with queue upstreams named, nginx sends the join, the polls and the
+    leave there and everything else (the cursor included) to the web nodes; nothing of
+    the queue's is cached."""
+    web, queue = ScriptedUpstream(), ScriptedUpstream()
+    queue.script = lambda path, headers: PUBLIC_FOR_A_MINUTE
+    try:
+        with Nginx(
+            upstreams=[web.address], queue_upstreams=[queue.address], run_dir=tmp_path / "nginx"
+        ) as proxy:
+            polls = [fetch(proxy, "/api/events/7/queue/") for _ in range(2)]
+            join = fetch(proxy, "/api/events/7/queue/", method="POST", body={})
+            for path in (
+                "/api/events/7/queue/cursor/",
+                "/api/events/7/holds/",
+                "/api/events/7/",
+                "/events/7/queue/",
+            ):
+                fetch(proxy, path)
+    finally:
+        web.close()
+        queue.close()
+
+    assert [reply.status for reply in [*polls, join]] == [200, 200, 200]
+    assert [reply.cache_status for reply in polls] == [None, None]
+    assert [(method, path) for method, path, _ in queue.seen] == [
+        ("GET", "/api/events/7/queue/"),
+        ("GET", "/api/events/7/queue/"),
+        ("POST", "/api/events/7/queue/"),
+    ]
+    assert [path for _, path, _ in web.seen] == [
+        "/api/events/7/queue/cursor/",
+        "/api/events/7/holds/",
+        "/api/events/7/",
+        "/events/7/queue/",
+    ]
