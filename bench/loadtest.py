@@ -530,6 +530,14 @@ def print_results(
     run_dir, event_id = run.run_dir, int(event["id"])
     rows = report.stats_rows(run_dir / "locust_stats.csv")
     print("\n" + report.locust_table(rows))
+    proxy_latencies = report.proxy_latencies(run_dir / "nginx" / "logs" / "access.log")
+    if proxy_latencies:
+        print(
+            "\n"
+            + report.proxy_table(
+                proxy_latencies, [row["Name"] for row in rows if row["Name"] != "Aggregated"]
+            )
+        )
     if context.get("nodes"):
         print("\nRequests per web node (HAProxy's per-server counts over the locust run):")
         print(node_table(context["nodes"]))
@@ -552,6 +560,12 @@ def print_results(
         phase.result = macro_figures
         print("\n" + "\n".join(macro.figure_lines(macro_figures)))
     targets, target_lines = report.locust_targets(rows)
+    polls_at_proxy = proxy_latencies.get(report.STATUS_ENDPOINT)
+    if polls_at_proxy:
+        targets["status_p99_ms_at_proxy"] = round(report.percentile(polls_at_proxy, 0.99), 1)
+        target_lines.append(
+            f"  the same polls as nginx timed them (the server's side): p99 {targets['status_p99_ms_at_proxy']:.0f} ms"
+        )
     print("\n" + "\n".join(target_lines))
     print(f"\n{context['cpu_line']}")
     if (run_dir / "py-spy.txt").exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,14 @@ def locust_table(rows: list[dict[str, str]]) -> str:
     )
 
 
+STATUS_ENDPOINT = "GET /api/events/[id]/queue/"
+
+
 def locust_targets(rows: list[dict[str, str]]) -> tuple[dict[str, float], list[str]]:
     """The two targets read from locust's aggregated and status-poll rows."""
     aggregated = next((row for row in rows if row["Name"] == "Aggregated"), None)
     # Exactly the status poll (not GET …/queue/challenge/ or …/queue/cursor/).
-    status_row = next((row for row in rows if row["Name"] == "GET /api/events/[id]/queue/"), None)
+    status_row = next((row for row in rows if row["Name"] == STATUS_ENDPOINT), None)
     targets: dict[str, float] = {}
     lines = []
     if aggregated:
@@ -106,3 +110,51 @@ def outcomes_lines(outcomes: dict[str, int], title: str) -> list[str]:
     if not outcomes:
         return []
     return [f"\n{title}", *(f"  {kind:<44}{number:>8}" for kind, number in sorted(outcomes.items()))]
+
+
+_ACCESS_LINE = re.compile(
+    r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[^"]*" (?P<status>\d+) \d+ cache=\S+ rt=(?P<rt>[\d.]+)'
+)
+
+
+def proxy_latencies(access_log: Path) -> dict[str, list[float]]:
+    """Per endpoint (locust's names: ids as [id], no query), the request times nginx logged
+    (``rt``: from the request's first byte read to its last byte sent), in ms, sorted."""
+    found: dict[str, list[float]] = {}
+    if not access_log.exists():
+        return found
+    for line in access_log.read_text(errors="replace").splitlines():
+        match = _ACCESS_LINE.search(line)
+        if match is None:
+            continue
+        path = re.sub(r"/\d+/", "/[id]/", match["path"].split("?", 1)[0])
+        found.setdefault(f"{match['method']} {path}", []).append(float(match["rt"]) * 1000)
+    for times in found.values():
+        times.sort()
+    return found
+
+
+def percentile(times: list[float], share: float) -> float:
+    return times[min(len(times) - 1, int(len(times) * share))]
+
+
+def proxy_table(latencies: dict[str, list[float]], names: Sequence[str]) -> str:
+    """The server's side of the locust table: the same endpoints as nginx timed them, so
+    that time the load generator itself lost (its own CPU on the same cores, connecting)
+    is told apart from the system's."""
+    rows = [
+        [
+            name,
+            len(times),
+            *(f"{percentile(times, share):.0f}" for share in (0.5, 0.95, 0.99)),
+            f"{times[-1]:.0f}",
+        ]
+        for name in names
+        if (times := latencies.get(name))
+    ]
+    width = max([34, *(len(str(row[0])) + 2 for row in rows)])
+    return table(
+        ["endpoint (as nginx timed it)", "requests", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+        rows,
+        first_width=width,
+    )
