@@ -444,18 +444,15 @@ class System:
         return env
 
     def start_web(self) -> None:
-        for index in range(self.config.web_nodes):
+        nodes = [(self.web_name(i), web_argv, self.web_ports) for i in range(self.config.web_nodes)]
+        nodes += [
+            (self.queue_name(i), queue_node_argv, self.queue_ports) for i in range(self.config.queue_nodes)
+        ]
+        for name, argv, ports in nodes:
             port = free_port()
-            self.web_ports.append(port)
+            ports.append(port)
             self.metrics_targets["web"].append(f"127.0.0.1:{port}")
-            name = self.web_name(index)
-            self.processes.start(name, web_argv(self.config, port), env=self._metrics_env(name))
-        for index in range(self.config.queue_nodes):
-            port = free_port()
-            self.queue_ports.append(port)
-            self.metrics_targets["web"].append(f"127.0.0.1:{port}")
-            name = self.queue_name(index)
-            self.processes.start(name, queue_node_argv(self.config, port), env=self._metrics_env(name))
+            self.processes.start(name, argv(self.config, port), env=self._metrics_env(name))
 
     def start_celery(self) -> None:
         run_id, config = self.run.run_id, self.config
@@ -566,6 +563,8 @@ class System:
             f" x {config.web_threads} threads" if config.worker_class == "gthread" else ""
         )
         nodes = f"{config.web_nodes} {config.server} nodes" if config.web_nodes > 1 else config.server
+        if config.queue_nodes:
+            nodes = f"{nodes} + {config.queue_nodes} for the waiting room ({config.queue_workers} worker each)"
         if self.proxy is None:
             front = f" on {self.url}"
         elif config.front == "haproxy":

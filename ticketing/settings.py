@@ -229,7 +229,7 @@ CELERY_TASK_ROUTES = {
 CELERY_IMPORTS = ["ticketing.metrics.celery"]
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "ticketing.celery_beat:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 if celery_broker.broker_is_amqp(CELERY_BROKER_URL):
     # RabbitMQ: publisher confirms, bounded waits, heartbeats, one publish retry. The
