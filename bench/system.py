@@ -564,7 +564,9 @@ class System:
         )
         nodes = f"{config.web_nodes} {config.server} nodes" if config.web_nodes > 1 else config.server
         if config.queue_nodes:
-            nodes = f"{nodes} + {config.queue_nodes} for the waiting room ({config.queue_workers} worker each)"
+            nodes = (
+                f"{nodes} + {config.queue_nodes} for the waiting room ({config.queue_workers} worker each)"
+            )
         if self.proxy is None:
             front = f" on {self.url}"
         elif config.front == "haproxy":
