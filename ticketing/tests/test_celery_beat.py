@@ -5,10 +5,12 @@ reads is renamed away and put back a moment later by another connection."""
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection, connections
 from django_celery_beat.schedulers import DatabaseScheduler as CeleryBeatDatabaseScheduler
 
@@ -17,6 +19,9 @@ from ticketing.celery import app as celery_app
 from ticketing.celery_beat import DatabaseScheduler
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# Transactional tests empty the tables between them: the schedule is made again here.
+schedule_migration = importlib.import_module("events.migrations.0002_admission_periodic_task")
 
 TABLE, AWAY = "django_celery_beat_periodictask", "periodictask_away"
 GONE_SECONDS = 1.2
@@ -50,6 +55,7 @@ def admission_entries(scheduler: CeleryBeatDatabaseScheduler) -> list[str]:
     "scheduler_class", [DatabaseScheduler, CeleryBeatDatabaseScheduler], ids=["ours", "control"]
 )
 def test_beat_reads_its_schedule_through_a_passing_database_error(scheduler_class: type) -> None:
+    schedule_migration.create_admission_schedule(django_apps, None)
     rename(TABLE, AWAY)
     thread = put_back_later()
     try:
