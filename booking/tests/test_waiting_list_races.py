@@ -2,7 +2,10 @@
 accepted offer never sells a seat twice, however ticks, accepts, declines and
 cancellations interleave. The guard is ``booking.guards.seats_offer`` (the conditional
 ``UPDATE ... SET status = 'offered' WHERE status = 'available'``); each negative control
-replaces exactly that one with an unconditional UPDATE and shows the double offer.
+replaces exactly that one with an unconditional UPDATE and shows the double offer. The
+second guard, the offer's check that Redis still gives the seats to the list (an accepted
+offer's seats are ``available`` in the database while the buyer holds them), has its own
+test and control (``keys_not_checked``).
 
 Timing only: ``PoolTakeGate`` holds a tick after its offer committed and before it takes
 the seats out of the Redis pool (``queueing.waitlist.waitlist_pool_take``), the window in
@@ -29,15 +32,23 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from booking import guards
-from booking.models import BookingStatus, Ticket, WaitingListOffer, WaitingListOfferState
-from booking.services import booking_cancel
+from booking.models import (
+    BookingStatus,
+    Ticket,
+    WaitingListEntry,
+    WaitingListOffer,
+    WaitingListOfferState,
+    WaitingListState,
+)
+from booking.services import booking_cancel, booking_confirm
 from booking.tests.conftest import sell_out
 from booking.tests.racing import REQUEST_TIMEOUT
-from booking.waiting_list import seats_on_offer, waiting_list_join, waiting_list_tick
+from booking.waiting_list import offer_accept, seats_on_offer, waiting_list_join, waiting_list_tick
 from events.models import Event, Seat, SeatStatus
 from queueing import waitlist as waitlist_store
 from queueing.connection import get_redis
 from queueing.keys import EventKeys
+from ticketing.errors import DomainError
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -195,6 +206,63 @@ def test_control_without_the_guard_a_sold_seat_is_offered(
     guard_off(monkeypatch)
     waiting_list_tick(sold_out_event.pk)
     assert [offer.seat_ids for offer in WaitingListOffer.objects.all()] == [[seat_id]]
+
+
+def keys_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The negative control of the second guard: the offer's transaction no longer asks
+    Redis whether the list still holds the seats."""
+    monkeypatch.setattr(waitlist_store, "waitlist_seats_not_held", lambda **_: [])
+
+
+def _a_stale_tick_meets_an_accept(
+    event_factory: Any, user_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Event, int, WaitingListEntry, WaitingListEntry]:
+    """Tick A offers the seat to the first entry and stalls before taking it out of the
+    pool. Tick B reads the pool (the seat still in it), then the first buyer accepts (the
+    seat is ``available`` in the database again: it is their hold until they book), then
+    tick B offers what it read to the second entry. Returns (event, seat, first, second)."""
+    event, seat_id = _one_seat_back_two_waiting(event_factory, user_factory)
+    first, second = WaitingListEntry.objects.filter(event=event).order_by("joined_at", "pk")
+    take, sync = waitlist_store.waitlist_pool_take, waitlist_store.waitlist_sync
+    monkeypatch.setattr(waitlist_store, "waitlist_pool_take", lambda **_: None)
+    waiting_list_tick(event.pk)
+    assert [offer.seat_ids for offer in WaitingListOffer.objects.all()] == [[seat_id]]
+    monkeypatch.setattr(waitlist_store, "waitlist_pool_take", take)
+
+    def sync_then_accept(**kwargs: Any) -> Any:
+        pool = sync(**kwargs)
+        if kwargs["open_"]:  # not the tick's closing sync once the last waiter has seats
+            assert seat_id in pool.returned_ms
+            offer_accept(event_id=event.pk, user_id=first.user_id)
+        return pool
+
+    monkeypatch.setattr(waitlist_store, "waitlist_sync", sync_then_accept)
+    waiting_list_tick(event.pk)
+    monkeypatch.setattr(waitlist_store, "waitlist_sync", sync)
+    return event, seat_id, first, second
+
+
+def test_a_stale_tick_never_offers_seats_an_accepted_buyer_holds(
+    event_factory: Any, user_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event, seat_id, first, second = _a_stale_tick_meets_an_accept(event_factory, user_factory, monkeypatch)
+    assert not WaitingListOffer.objects.filter(state=WaitingListOfferState.OUT).exists()
+    assert WaitingListEntry.objects.get(pk=second.pk).state == WaitingListState.WAITING
+    booking, _ = booking_confirm(user_id=first.user_id, event_id=event.pk, seat_ids=[seat_id])
+    assert list(booking.tickets.values_list("seat_id", flat=True)) == [seat_id]
+
+
+def test_control_without_the_key_check_a_stale_tick_offers_an_accepted_seat_again(
+    event_factory: Any, user_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys_not_checked(monkeypatch)
+    event, seat_id, first, second = _a_stale_tick_meets_an_accept(event_factory, user_factory, monkeypatch)
+    out = WaitingListOffer.objects.get(state=WaitingListOfferState.OUT)
+    assert (out.entry_id, out.seat_ids) == (second.pk, [seat_id])
+    # The first buyer holds the seat and can't book it: it was offered twice.
+    with pytest.raises(DomainError) as refused:
+        booking_confirm(user_id=first.user_id, event_id=event.pk, seat_ids=[seat_id])
+    assert refused.value.code == "seat_unavailable"
 
 
 # --- 20 threads at once over HTTP -------------------------------------------------------------
