@@ -261,6 +261,7 @@ def line_admit(
             keys.seen,
             keys.hold_expiries,
             keys.seatmap_version,
+            keys.waitlist_gate,
         ],
         args=[
             int(capacity),

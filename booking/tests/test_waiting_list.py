@@ -19,6 +19,7 @@ from booking.waiting_list import waiting_list_tick
 from conftest import make_auth_client
 from events.models import Event, Seat, SeatStatus
 from events.services.seat_map import seat_map_current
+from queueing.line import line_admit, line_join
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
@@ -271,3 +272,35 @@ def test_offers_are_mailed(sold_out_event: Event, user_factory: Any) -> None:
     _cancel(sold_out_event.sell_out_bookings[2])
     assert _offer(first, sold_out_event) is not None
     assert any(first.user.email in message.to for message in mail.outbox)
+
+
+def test_while_the_list_holds_the_returned_seats_the_waiting_room_says_sold_out(
+    sold_out_event: Event, user_factory: Any
+) -> None:
+    """Seats the list holds (offered, or gathered for the next entry) never go to the
+    regular sale while someone waits: a newcomer in the waiting room could never get one.
+    The admission step counts the event sold out then, so the waiting room answers
+    ``sold_out`` (its text and page point to the list) instead of a place in a line that
+    never moves; once nobody waits and the seats go back on sale, the line moves again."""
+    first = _waiter(user_factory, sold_out_event, 2, "First")
+    second = _waiter(user_factory, sold_out_event, 2, "Second")
+    in_line = user_factory(name="Already in line")
+    line_join(event_id=sold_out_event.pk, user_id=in_line.pk, sales_open_at_ms=0)
+    _cancel(sold_out_event.sell_out_bookings[2])
+    assert _offer(first, sold_out_event) is not None
+    line_admit(event_id=sold_out_event.pk, capacity=100, pass_seconds=60)
+
+    newcomer = make_auth_client(user_factory(name="Newcomer"))
+    joined = newcomer.post(f"/api/events/{sold_out_event.pk}/queue/", {}, format="json")
+    assert joined.status_code == 409, joined.content
+    assert joined.json()["code"] == "sold_out"
+    assert "waiting list" in joined.json()["detail"]
+    waiting = make_auth_client(in_line).get(f"/api/events/{sold_out_event.pk}/queue/")
+    assert waiting.json()["state"] == "sold_out"
+
+    assert first.post(_url(sold_out_event, "offer/decline/")).status_code == 200
+    assert second.post(_url(sold_out_event, "offer/decline/")).status_code == 200
+    line_admit(event_id=sold_out_event.pk, capacity=100, pass_seconds=60)
+    assert (
+        make_auth_client(in_line).get(f"/api/events/{sold_out_event.pk}/queue/").json()["state"] == "active"
+    )

@@ -10,6 +10,7 @@ KEYS[5] admissions     zset    per-second records "<s>:<admitted>:<waiting>:<act
 KEYS[6] seen           zset    member user id, score when the user last showed up (ms)
 KEYS[7] hold_expiries  zset    member seat id, score hold deadline (ms)
 KEYS[8] seatmap_version string the seat map's version (moves on every change)
+KEYS[9] wl:gate        string  present while the waiting list takes every seat that comes back
 ARGV[1] capacity            default size of the active queue (ctl capacity wins)
 ARGV[2] pass_ms             default pass length in ms (ctl pass_seconds wins)
 ARGV[3] shuffle_seed        "" = no shuffle this run; else the seed of the opening shuffle
@@ -20,7 +21,8 @@ Reply: {admitted, expired, active, waiting, sold_out (0/1), paused (0/1),
 
 Steps: (a) shuffle the pre-opening arrivals once, (b) drop expired passes and lapsed
 holds, (c) read the staff overrides, (d) paused admits nobody, (e) count seats neither
-sold nor held and stop when none is left, setting sold_out when nothing is even held,
+sold nor held and stop when none is left, setting sold_out when nothing is even held
+(or the held seats can only go to the waiting list),
 (f) take the head of the line in arrival order: a waiter who went silent is dropped, the
 others get a pass, until min(capacity - active, seats left) are admitted, (g) publish
 the serving cursor (the highest arrival number taken off the line) and record the
@@ -96,7 +98,9 @@ local sold_out = redis.call('HGET', KEYS[3], 'sold_out') == '1'
 if redis.call('EXISTS', KEYS[4]) == 1 then
   local held
   available, held = seat_counts(KEYS[4], now_ms)
-  sold_out = available == 0 and held == 0
+  -- While the waiting list's gate is up, no held seat can come back to the line (a lapsed
+  -- hold or a seat given back goes to the list): nothing left for the line is sold out.
+  sold_out = available == 0 and (held == 0 or redis.call('EXISTS', KEYS[9]) == 1)
   if sold_out then
     redis.call('HSET', KEYS[3], 'sold_out', '1')
   else
