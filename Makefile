@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := ticketing.settings
 
-.PHONY: run test setup setup-run migrate demo lint format bench loadtest crowd check-deploy clean help screenshots messages \
+.PHONY: run test setup setup-run migrate demo lint format bench server-cost loadtest crowd check-deploy clean help screenshots messages \
 	redis-cluster redis-cluster-stop drill
 
 help:
@@ -15,6 +15,7 @@ help:
 	@echo "               http://$(HOST):$(PORT); another port: make run PORT=9000"
 	@echo "make test      set up (requirements-dev.txt: test and load-test tools too) and run the whole test suite"
 	@echo "make bench     benchmarks (requests/s, ratios against a bare Django view)"
+	@echo "make server-cost  CPU per waiting-room poll in each tier (lane, Django, granian, nginx)"
 	@echo "make loadtest  rehearse a sale with locust and check the invariants"
 	@echo "make crowd     50,000 buyers waiting at once (CROWD_ARGS=--reference: the 3,000-user rush)"
 	@echo "make lint      ruff check + ruff format --check"
@@ -122,6 +123,10 @@ check-deploy: setup
 
 bench: migrate $(VENV)/.nginx
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# CPU per waiting-room poll in each tier (the lane, Django, granian, nginx, wrk).
+server-cost: migrate $(VENV)/.nginx
+	$(BIN)/python bench/server_cost.py $(SERVER_COST_ARGS)
 
 # Debian's servers for the multi-node rehearsal and the drills (bench/balancer.py,
 # bench/redis_cluster.py, bench/rabbitmq.py, bench/mariadb.py, bench/prometheus_run.py):
