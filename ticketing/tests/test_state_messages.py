@@ -25,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from booking.tests.conftest import admit_users, seat_ids_of
+from booking.tests.conftest import admit_users, expire_hold, seat_ids_of
 from conftest import make_auth_client
 from events.models import Seat, SeatStatus
 from events.services.rush_control import rush_control_update
@@ -189,6 +189,101 @@ def test_pass_expired_and_hold_lost(lang, user, on_sale_event):
     # The waiting room's script says it when a poll finds the buyer off the line.
     html = text_of(page_client(lang, user).get(f"/events/{on_sale_event.pk}/queue/"))
     assert f'data-msg-left-line="{left_line}"' in html
+
+
+# What the pages (not the API) say when the turn or the time to pay is over, and what each
+# clock says happens when it runs out. The clocks running out live: test_state_messages_browser.
+PAGES_TIME_UP = {
+    "en": {
+        "turn_over": "Your turn to choose seats has not come yet, or it has ended. Please wait in the waiting room.",
+        "paid_too_late": "The time to pay for these seats ran out, so they went back on sale. Please choose again.",
+        "pick_clock": "Time left to choose seats:",
+        "pick_clock_end": "Press Next before then. When the time runs out, your turn ends and you would have "
+        "to wait in line again.",
+        "pick_expired": "Time is up: your turn to choose seats has ended.",
+        "pay_clock": "Time left to pay:",
+        "pay_clock_end": "Your seats are kept for you until then. If time runs out, they go back on sale and "
+        "you choose again.",
+        "pay_expired": "Time is up: these seats are no longer kept for you. Please choose your seats again.",
+    },
+    "ko": {
+        "turn_over": "아직 순서가 되지 않았거나 좌석 선택 시간이 끝났습니다. 대기실에서 기다려 주세요.",
+        "paid_too_late": "결제 시간이 지나 좌석이 다시 판매되었습니다. 좌석을 다시 선택해 주세요.",
+        "pick_clock": "남은 좌석 선택 시간:",
+        "pick_clock_end": "그 전에 '다음'을 눌러 주세요. 시간이 지나면 차례가 끝나 대기열에 다시 서야 합니다.",
+        "pick_expired": "시간이 끝나 좌석 선택 차례가 끝났습니다.",
+        "pay_clock": "남은 결제 시간:",
+        "pay_clock_end": "그때까지 좌석이 회원님 앞으로 잡혀 있습니다. 시간이 지나면 좌석이 다시 판매되고, "
+        "좌석을 다시 선택해야 합니다.",
+        "pay_expired": "시간이 지나 좌석이 풀렸습니다. 좌석을 다시 선택해 주세요.",
+    },
+}
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_turn_over_and_time_to_pay_over_are_said_on_the_pages(lang, user, on_sale_event):
+    texts = PAGES_TIME_UP[lang]
+    browser = page_client(lang, user)
+
+    # No pass (the turn has not come, or it ran out): the seat picker sends the buyer back
+    # to the waiting room, which says why.
+    response = browser.get(f"/events/{on_sale_event.pk}/pick/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/events/{on_sale_event.pk}/queue/"
+    assert texts["turn_over"] in text_of(response)
+
+    # Admitted: one clock on the seat picker, what happens when it runs out, and the words
+    # its script says at zero.
+    admit_users(on_sale_event, user)
+    picker = text_of(browser.get(f"/events/{on_sale_event.pk}/pick/"))
+    assert texts["pick_clock"] in picker and texts["pick_clock_end"] in picker
+    assert f'data-msg-expired="{texts["pick_expired"]}"' in picker
+    assert picker.count('role="timer"') == 1
+
+    # Seats kept (the no-JavaScript path keeps a seat per press): the checkout's one clock.
+    seat = seat_ids_of(on_sale_event, 1)
+    browser.post(
+        f"/events/{on_sale_event.pk}/pick/", {"seat_ids": seat, "csrfmiddlewaretoken": csrf_of(picker)}
+    )
+    checkout = text_of(browser.get(f"/events/{on_sale_event.pk}/checkout/"))
+    assert texts["pay_clock"] in checkout and texts["pay_clock_end"] in checkout
+    assert f'data-msg-expired="{texts["pay_expired"]}"' in checkout
+    assert checkout.count('role="timer"') == 1
+
+    # The seats are no longer kept when the buyer pays: the seat picker says so.
+    expire_hold(on_sale_event, seat)
+    paid = browser.post(
+        f"/events/{on_sale_event.pk}/checkout/",
+        {"csrfmiddlewaretoken": csrf_of(checkout), "seat_ids": seat},
+        follow=True,
+    )
+    assert paid.redirect_chain[-1][0] == f"/events/{on_sale_event.pk}/pick/"
+    assert texts["paid_too_late"] in text_of(paid)
+
+
+ELSEWHERE = {
+    "en": "You were already in line for this event (on another device or in another tab). Your place is "
+    "kept: each account has one place in line.",
+    "ko": "이미 이 공연의 대기열에 있습니다(다른 기기나 다른 탭에서 입장). 순서는 그대로 유지됩니다.",
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_already_in_line_on_another_device_is_said_and_the_place_kept(
+    lang, user, user_factory, on_sale_event
+):
+    queue_join(event_id=on_sale_event.pk, user_id=user.pk)  # on the phone
+    queue_join(event_id=on_sale_event.pk, user_id=user_factory().pk)  # someone after
+
+    html = text_of(page_client(lang, user).get(f"/events/{on_sale_event.pk}/queue/"))  # the laptop
+
+    assert ELSEWHERE[lang] in html
+    assert 'data-field="position">1<' in html
 
 
 # --- server busy ------------------------------------------------------------------------------
@@ -452,3 +547,55 @@ def test_lane_refusal_is_in_the_request_language_whatever_the_thread_served_befo
         )
         assert (status, headers["content-language"]) == (409, lang)
         assert body == {"code": "sold_out", "detail": SOLD_OUT[lang][3]}
+
+
+# --- no jargon on the buyer's pages -----------------------------------------------------------
+
+JARGON = {"en": ("hold", "Hold", "pass ", "Pass "), "ko": ("선점",)}
+
+
+def what_the_buyer_reads(html: str) -> str:
+    """The main part's text and the texts its scripts show (data-msg-*, data-status-*)."""
+    main = html.split('<main id="main">', 1)[1]
+    said = re.findall(r'data-(?:msg|status)-[\w-]+="([^"]*)"', main)
+    return " ".join([re.sub(r"<[^>]+>", " ", main), *said])
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_no_jargon_on_the_buyers_pages(
+    lang, user, user_factory, on_sale_event, django_capture_on_commit_callbacks
+):
+    """ "Hold" / "선점" and "pass" are the system's words, not the buyer's (issue 16, item
+    2): not on the waiting room, the seat picker, checkout, the ticket, nor in what their
+    scripts say."""
+    browser = page_client(lang, user)
+    room = f"/events/{on_sale_event.pk}/queue/"
+    pages = {"waiting room, not in line": text_of(browser.get(room))}
+    queue_join(event_id=on_sale_event.pk, user_id=user_factory().pk)
+    queue_join(event_id=on_sale_event.pk, user_id=user.pk)
+    pages["waiting room, in line"] = text_of(browser.get(room))
+    admit_users(on_sale_event, user)
+    picker = text_of(browser.get(f"/events/{on_sale_event.pk}/pick/"))
+    pages["seat picker"] = picker
+    seat = seat_ids_of(on_sale_event, 1)
+    browser.post(
+        f"/events/{on_sale_event.pk}/pick/", {"seat_ids": seat, "csrfmiddlewaretoken": csrf_of(picker)}
+    )
+    checkout = text_of(browser.get(f"/events/{on_sale_event.pk}/checkout/"))
+    pages["checkout"] = checkout
+    with django_capture_on_commit_callbacks(execute=True):
+        booked = browser.post(
+            f"/events/{on_sale_event.pk}/checkout/",
+            {"csrfmiddlewaretoken": csrf_of(checkout), "seat_ids": seat},
+            follow=True,
+        )
+    pages["ticket"] = text_of(booked)
+    assert 'class="ticket-qr"' in pages["ticket"]
+
+    found = {
+        name: word
+        for name, html in pages.items()
+        for word in JARGON[lang]
+        if word in what_the_buyer_reads(html)
+    }
+    assert not found, found

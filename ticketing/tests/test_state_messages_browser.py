@@ -1,13 +1,15 @@
 """The states the waiting room's script follows, live in Chromium, in English and Korean
 (issue 16, item 5): staff pause the sale while a buyer waits (the page says so and that
 the place is kept, then clears it when the sale resumes), and the buyer is taken off the
-line (the page says so and offers to join again). The new pages of items 5 and 6 pass
+line (the page says so and offers to join again); the clock of the seat picker and of
+checkout runs out (item 3: each says what has happened and what to do). The new pages of items 5 and 6 pass
 axe-core with no serious or critical violation.
 
 Skipped like the other browser tests when Chromium or Playwright is missing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -16,7 +18,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from booking.tests.conftest import book_seats, seat_ids_of
+from booking.services import seats_hold
+from booking.tests.conftest import admit_users, book_seats, seat_ids_of
 from events.models import Event
 from events.services.rush_control import rush_control_update
 from events.services.waiting_room import queue_join, queue_leave
@@ -29,7 +32,7 @@ from ticketing.tests.browser import (
     session_cookie,
     watch_errors,
 )
-from ticketing.tests.test_state_messages import PASS_AND_HOLD, PAUSED
+from ticketing.tests.test_state_messages import PAGES_TIME_UP, PASS_AND_HOLD, PAUSED
 
 sync_api = browser_required()
 expect = sync_api.expect
@@ -135,3 +138,36 @@ def test_policy_and_error_pages_pass_axe(lang, open_page, user, on_sale_event, e
     failures["CSRF failure page"] = blocking_violations(page)
 
     assert not any(failures.values()), failures
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_each_clock_says_what_happens_when_it_runs_out(lang, open_page, user, on_sale_event):
+    """The one clock of each step runs out (the page's clock fast-forwarded): the seat
+    picker says the turn has ended, checkout says the seats are no longer kept, disables
+    Pay and turns "Change seats" into the way on."""
+    texts = PAGES_TIME_UP[lang]
+    admit_users(on_sale_event, user)
+    page = open_page(lang, user)
+    page.clock.install()
+    page.goto(f"/events/{on_sale_event.pk}/pick/")
+    clock = page.locator('.clock [data-role="countdown"]')
+    expect(clock).to_have_text(re.compile(r"^(9|10):\d\d$"))
+    expect(page.locator(".clock")).to_contain_text(texts["pick_clock"])
+    page.clock.fast_forward(on_sale_event.queue_pass_seconds * 1000 + 1000)
+    expect(clock).to_have_text("0:00")
+    expect(page.locator('.hold-panel [data-role="status"]')).to_have_text(texts["pick_expired"])
+    assert not blocking_violations(page)
+
+    seats_hold(event_id=on_sale_event.pk, user_id=user.pk, seat_ids=seat_ids_of(on_sale_event, 1))
+    page = open_page(lang, user)
+    page.clock.install()
+    page.goto(f"/events/{on_sale_event.pk}/checkout/")
+    clock = page.locator('#checkout [data-role="countdown"]')
+    expect(clock).to_have_text(re.compile(r"^[45]:\d\d$"))
+    expect(page.locator('[data-role="pay"]')).to_be_enabled()
+    page.clock.fast_forward(on_sale_event.hold_seconds * 1000 + 1000)
+    expect(clock).to_have_text("0:00")
+    expect(page.locator('#checkout [data-role="status"]')).to_have_text(texts["pay_expired"])
+    expect(page.locator('[data-role="pay"]')).to_be_disabled()
+    expect(page.locator('[data-role="change-seats"]')).to_have_class(re.compile(r"\bbutton\b"))
+    assert not blocking_violations(page)
