@@ -5,6 +5,7 @@ booking, given by the API and stated in the cancellation mail, in both languages
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -255,3 +256,55 @@ def test_checkout_shows_the_booking_fee_in_the_total(user, on_sale_event, client
 
     assert "Booking fee" in page
     assert "114,000" in page
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_cancel_form_applies_the_fee_table(lang, user, booking, on_sale_event):
+    """Through the pages: the buyer confirms on the cancel page, the booking records the
+    fee of the table (20 % five days before) and its page shows the refund."""
+    starting_in(on_sale_event, timedelta(days=5))
+    client = Client(HTTP_ACCEPT_LANGUAGE=lang, enforce_csrf_checks=True)
+    client.force_login(user)
+    page = client.get(f"/my/tickets/{booking.code}/cancel/").content.decode()
+
+    response = client.post(
+        f"/my/tickets/{booking.code}/cancel/", {"csrfmiddlewaretoken": csrf_of(page)}, follow=True
+    )
+
+    stored = Booking.objects.get(pk=booking.pk)
+    assert (stored.status, stored.cancellation_fee, stored.refund) == (
+        BookingStatus.CANCELLED,
+        Decimal("22000"),
+        Decimal("88000"),
+    )
+    html = response.content.decode()
+    refund = {"en": "88,000 KRW", "ko": "88,000원"}[lang]
+    assert refund in html
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_cancel_form_sent_after_the_deadline_is_refused(lang, user, booking, on_sale_event):
+    """A cancel page opened before the deadline and sent after it: refused, and said so."""
+    starting_in(on_sale_event, timedelta(days=5))
+    client = Client(HTTP_ACCEPT_LANGUAGE=lang, enforce_csrf_checks=True)
+    client.force_login(user)
+    page = client.get(f"/my/tickets/{booking.code}/cancel/").content.decode()
+    starting_in(on_sale_event, timedelta(hours=23))
+
+    response = client.post(
+        f"/my/tickets/{booking.code}/cancel/", {"csrfmiddlewaretoken": csrf_of(page)}, follow=True
+    )
+
+    assert response.redirect_chain[-1][0] == f"/my/tickets/{booking.code}/"
+    assert DEADLINE_PASSED[lang] in response.content.decode()
+    stored = Booking.objects.get(pk=booking.pk)
+    assert (stored.status, stored.refund) == (BookingStatus.CONFIRMED, None)
+    assert set(
+        Seat.objects.filter(pk__in=seat_ids_of(on_sale_event, 2)).values_list("status", flat=True)
+    ) == {SeatStatus.SOLD}
