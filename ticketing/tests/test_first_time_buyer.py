@@ -258,8 +258,21 @@ def phone(chromium: Any, live_server: Any) -> Iterator[Callable[[str], Any]]:
     assert not errors, f"JavaScript errors or CSP violations on the pages: {errors}"
 
 
+# The demo's fees and cancellation policy (events/management/commands/seed_demo.py).
+POLICY = {
+    "booking_fee": Decimal("2000"),
+    "cancellation_deadline_hours": 24,
+    "cancellation_fees": [
+        {"days_before": 9, "fee_percent": 10},
+        {"days_before": 6, "fee_percent": 20},
+        {"days_before": 2, "fee_percent": 30},
+    ],
+}
+
+
 def concert(**settings_: Any) -> Event:
-    """On sale, two price grades (and an upcoming event on the home page)."""
+    """On sale, two price grades, the demo's fees and cancellation policy (and an
+    upcoming event on the home page)."""
     event = event_create_with_seats(
         title="Seoul Spring Concert",
         venue="Olympic Hall",
@@ -272,6 +285,7 @@ def concert(**settings_: Any) -> Event:
         open_now=True,
         **settings_,
     )
+    Event.objects.filter(pk=event.pk).update(**POLICY)
     event_create_with_seats(
         title="Autumn Jazz Night", venue="Sejong Center", sections=["A"], rows=2, seats_per_row=6
     )
@@ -381,9 +395,20 @@ def test_first_time_buyer_from_home_page_to_ticket_on_a_phone(
     expect(page.get_by_role("heading", level=1)).to_have_text(words(lang, "Review and pay"))
     expect(page.locator(".clock")).to_contain_text(words(lang, "Time left to pay:"))
     expect(page.locator('.clock [data-role="countdown"]')).to_have_text(re.compile(r"^[45]:\d\d$"))
-    journey.shot("review-and-pay", "Review and pay: step 2 of 3, the seats, the total, the time left to pay")
+    # The booking fee (2,000 a ticket) is in the total; the policy is read before paying.
+    expect(page.locator(".checkout-seats tfoot")).to_contain_text("4,000")
+    journey.shot(
+        "review-and-pay",
+        "Review and pay: step 2 of 3, the seats, the booking fee, the total, the time left to pay",
+    )
+    expect(page.locator("table.policy-fees tbody tr")).to_have_count(4)  # free, 10 %, 20 %, 30 %
+    journey.shot(
+        "policy",
+        "Below Pay: the fees and cancellation policy (online until 24 hours before, the fee table)",
+        top="#policy-heading",
+    )
     pay = page.locator('[data-role="pay"]')
-    expect(pay).to_contain_text("198,000")
+    expect(pay).to_contain_text("202,000")
     journey.click(pay, "Pay")
 
     # 6. The ticket: step 3 of 3, a QR code per seat.
