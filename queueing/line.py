@@ -179,20 +179,18 @@ def line_leave(*, event_id: int, user_id: int) -> None:
     run_script("queue_leave", keys=[keys.waiting, keys.active, keys.seen, keys.review], args=[int(user_id)])
 
 
-def review_release(*, event_id: int, kind: str, source: str) -> int:
+def review_release(*, event_id: int, kind: str, source: str) -> list[int]:
     """Staff let the accounts of one device or address (``kind``) through review: back in
     line with their arrival numbers, and the source never held again for this event.
-    Returns how many went back in line."""
+    Returns the user ids that went back in line."""
     keys = EventKeys(event_id)
-    released = int(
-        run_script(
-            "review_release",
-            keys=[keys.review, keys.waiting, keys.seen, keys.review_sources, keys.accounts_of(kind, source)],
-            args=[f"{kind}:{source}"],
-        )
+    released = run_script(
+        "review_release",
+        keys=[keys.review, keys.waiting, keys.seen, keys.review_sources, keys.accounts_of(kind, source)],
+        args=[f"{kind}:{source}"],
     )
     pulse_invalidate(event_id)
-    return released
+    return sorted(int(member) for member in released)
 
 
 @dataclass(frozen=True)

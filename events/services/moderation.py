@@ -77,10 +77,10 @@ def account_block(*, user: User, by: User, reason: str = "") -> int:
 def review_let_through(*, event: Event, kind: str, source: str, by: User, reason: str = "") -> int:
     """Staff let the accounts of one address or device (``kind``) through the automatic
     review: back in line where they were, the source never held again for this event;
-    one audit row per account let through. Returns how many went back in line."""
-    held = review_state(event_id=event.pk).held
-    members = {int(m) for m in get_redis().smembers(EventKeys(event.pk).accounts_of(kind, source))}
+    one audit row per account let through (exactly those the release moved, which it
+    reports from the same atomic step). Returns how many went back in line."""
     with transaction.atomic():
+        released = review_release(event_id=event.pk, kind=kind, source=source)
         QueueModeration.objects.bulk_create(
             [
                 QueueModeration(
@@ -90,11 +90,10 @@ def review_let_through(*, event: Event, kind: str, source: str, by: User, reason
                     reason=reason or f"{kind} {source}",
                     by=by,
                 )
-                for user_id in sorted(members & held)
+                for user_id in released
             ]
         )
-        released = review_release(event_id=event.pk, kind=kind, source=source)
-    return released
+    return len(released)
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,19 @@ class Suspect:
     held: bool = False  # waiting for staff review (the automatic review of shared sources)
 
 
-def _suspects(event: Event, user_ids: list[int]) -> list[Suspect]:
+@dataclass(frozen=True)
+class _Moderated:
+    """The event's removed accounts and those held for review, read once per panel."""
+
+    removed: set[int]
+    held: set[int]
+
+    @classmethod
+    def read(cls, event: Event) -> _Moderated:
+        return cls(removed=line_blocked(event_id=event.pk), held=review_state(event_id=event.pk).held)
+
+
+def _suspects(event: Event, user_ids: list[int], moderated: _Moderated) -> list[Suspect]:
     if not user_ids:
         return []
     keys = EventKeys(event.pk)
@@ -121,8 +132,7 @@ def _suspects(event: Event, user_ids: list[int]) -> list[Suspect]:
     in_line = {
         user_id for index, user_id in enumerate(user_ids) if scores[2 * index] or scores[2 * index + 1]
     }
-    removed = line_blocked(event_id=event.pk)
-    held = review_state(event_id=event.pk).held
+    removed, held = moderated.removed, moderated.held
     users = get_user_model().objects.filter(pk__in=user_ids).order_by("date_joined")
     return [
         Suspect(
@@ -132,7 +142,7 @@ def _suspects(event: Event, user_ids: list[int]) -> list[Suspect]:
     ]
 
 
-def _open_groups(event: Event, kind: str) -> list[dict[str, Any]]:
+def _open_groups(event: Event, kind: str, moderated: _Moderated) -> list[dict[str, Any]]:
     """The devices or addresses with enough accounts that staff have not dealt with yet
     (an account removed from this line or blocked no longer counts), most first, with
     what the automatic review did with each ("held", "cleared" or None)."""
@@ -141,7 +151,7 @@ def _open_groups(event: Event, kind: str) -> list[dict[str, Any]]:
     least = min(SHARED_SOURCE_MIN_ACCOUNTS, event.review_threshold or SHARED_SOURCE_MIN_ACCOUNTS)
     groups = []
     for found in shared_sources(event_id=event.pk, kind=kind, min_accounts=least, limit=SOURCES_SCANNED):
-        suspects = _suspects(event, found.accounts)
+        suspects = _suspects(event, found.accounts, moderated)
         if sum(1 for s in suspects if s.is_active and not s.removed) >= least:
             groups.append(
                 {
@@ -160,7 +170,8 @@ def suspicious_get(*, event: Event) -> dict[str, Any]:
     """What the staff's "suspicious" panel shows: addresses and devices many accounts
     tried to join from, joins whose proof-of-work came back faster than honest devices
     manage, and accounts made shortly before the opening that are in line."""
-    shared = {kind: _open_groups(event, kind) for kind in ("address", "device")}
+    moderated = _Moderated.read(event)
+    shared = {kind: _open_groups(event, kind, moderated) for kind in ("address", "device")}
     fast = fast_joins(event_id=event.pk, limit=LISTED)
     solve_ms = dict(fast)
     new_ids = list(
@@ -169,13 +180,13 @@ def suspicious_get(*, event: Event) -> dict[str, Any]:
         .order_by("-date_joined")
         .values_list("pk", flat=True)[: LISTED * 4]
     )
-    new_in_line = [suspect for suspect in _suspects(event, new_ids) if suspect.in_line][:LISTED]
+    new_in_line = [suspect for suspect in _suspects(event, new_ids, moderated) if suspect.in_line][:LISTED]
     return {
         "shared_addresses": shared["address"],
         "shared_devices": shared["device"],
         "fast_joins": [
             {"suspect": suspect, "solve_ms": solve_ms[suspect.id]}
-            for suspect in _suspects(event, [user_id for user_id, _ in fast])
+            for suspect in _suspects(event, [user_id for user_id, _ in fast], moderated)
         ],
         "fast_ms_per_1000": FAST_MS_PER_1000,
         "new_accounts": new_in_line,

@@ -13,6 +13,7 @@ from django.test import Client
 
 from conftest import make_auth_client
 from events.models import Event, QueueModeration, RushControlChange
+from events.services.moderation import review_let_through
 from queueing.holds import holds_get, seats_hold
 from queueing.line import line_admit, pass_release
 
@@ -141,6 +142,24 @@ def test_leaving_while_held_and_coming_back_is_held_again(user_factory: Any, eve
     assert make_auth_client(first).delete(queue_url(event)).status_code == 204
     assert state_of(first, event) == "none"
     assert join(first, event, SCRIPT_ADDRESS)["state"] == "review"
+
+
+def test_the_audit_names_exactly_the_accounts_the_release_moved(
+    staff_user: Any, user_factory: Any, event_factory: Any
+) -> None:
+    event = event_factory(review_threshold=2)
+    stayed, left = user_factory(), user_factory()
+    join(stayed, event, SCRIPT_ADDRESS)
+    join(left, event, SCRIPT_ADDRESS)  # both held now
+    assert make_auth_client(left).delete(queue_url(event)).status_code == 204  # left while held
+
+    released = review_let_through(event=event, kind="address", source=SCRIPT_ADDRESS, by=staff_user)
+
+    assert released == 1
+    assert list(QueueModeration.objects.filter(action="released").values_list("user_id", flat=True)) == [
+        stayed.pk
+    ]
+    assert state_of(stayed, event) == "waiting" and state_of(left, event) == "none"
 
 
 def test_staff_turn_the_review_on_live_and_it_acts_on_the_next_join(

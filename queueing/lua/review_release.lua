@@ -7,7 +7,8 @@ KEYS[4] review_sources  hash    source -> "held" | "cleared"
 KEYS[5] accounts        set     the accounts that tried to join from this source
 ARGV[1] source name     "device:<id>" | "address:<ip>"
 
-Reply: how many buyers went back in line.
+Reply: the user ids that went back in line (for the audit: exactly these, read in the same
+atomic step).
 
 Each held account of the source goes back in line with the arrival number it had (0 for
 one who had been admitted: at the head), so it is admitted as if never held; it counts
@@ -21,14 +22,14 @@ source cleared would be held after the release and stay held.
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[4], ARGV[1], 'cleared')
-local released = 0
+local released = {}
 for _, member in ipairs(redis.call('SMEMBERS', KEYS[5])) do
   local seq = redis.call('ZSCORE', KEYS[1], member)
   if seq then
     redis.call('ZREM', KEYS[1], member)
     redis.call('ZADD', KEYS[2], 'NX', seq, member)
     redis.call('ZADD', KEYS[3], now_ms, member)
-    released = released + 1
+    released[#released + 1] = member
   end
 end
 return released
