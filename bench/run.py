@@ -177,6 +177,15 @@ def setup_data(buyers: int) -> dict:
     return {"event": event, "users": users, "tokens": tokens, "seat_ids": seat_ids}
 
 
+def retire_data(data: dict) -> None:
+    """Takes the run's events off the site's catalogue: they share the database with
+    ``make run`` (bookings keep them from being deleted, so they are unpublished)."""
+    from events.models import Event
+
+    events = [data["event"].pk] + ([data["pow_event"].pk] if "pow_event" in data else [])
+    Event.objects.filter(pk__in=events).update(is_published=False)
+
+
 def admit_all(data: dict) -> None:
     """Admits as many buyers as there are seats (the stock-aware admission stops there);
     the hold and confirm scenarios use only the admitted ones."""
@@ -483,6 +492,7 @@ def main() -> int:
             )
     finally:
         server.stop()
+        retire_data(data)
 
     bare = next(r for r in results if r.scenario == "bare").requests_per_s
     for result in results:

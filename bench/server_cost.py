@@ -158,11 +158,14 @@ def main() -> int:
     lines, _once = bench_run.scenario_lines("status", data, random.Random(1))
 
     rows: dict[str, list[dict[str, float]]] = {"none": [], "nginx": []}
-    for _round in range(args.rounds):
-        for front in rows:
-            rows[front].append(
-                _served(lines, front=front, seconds=args.seconds, connections=args.connections)
-            )
+    try:
+        for _round in range(args.rounds):
+            for front in rows:
+                rows[front].append(
+                    _served(lines, front=front, seconds=args.seconds, connections=args.connections)
+                )
+    finally:
+        bench_run.retire_data(data)
 
     print(
         f"\nCPU per waiting-room poll (ticket from behind the cursor), {args.rounds} run(s) each, medians\n"
