@@ -152,6 +152,13 @@ def test_sold_out_says_what_comes_next(lang, user, on_sale_event):
     assert refused.status_code == 409
     assert refused.json() == {"code": "sold_out", "detail": api_detail}
 
+    # The home page's card says it too, and leads to the event page (the waiting list).
+    home = text_of(page_client(lang).get("/"))
+    card = re.search(r'<li class="card">.*?</li>', home, re.S).group(0)
+    badge = {"en": "Sold out", "ko": "매진"}[lang]
+    assert f'<span class="badge sold">{badge}</span>' in card
+    assert f'/events/{on_sale_event.pk}/queue/"' not in card
+
 
 # --- the pass ran out, the seats are no longer held ------------------------------------------
 
