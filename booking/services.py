@@ -22,7 +22,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from booking import guards
@@ -32,7 +31,7 @@ from booking.selectors import booking_find_by_idempotency_key, hold_cap
 from booking.signals import booking_cancelled, booking_confirmed
 from events.caching import invalidate_availability
 from events.models import Seat, SeatStatus
-from events.policy import CancellationPolicy
+from events.policy import CancellationPolicy, moment_before_full_stop
 from events.selectors import EventSettings, event_settings_get
 from events.services.seat_map import seat_map_rebuild
 from queueing import holds as hold_store
@@ -357,7 +356,7 @@ def _self_service_closed(deadline: datetime) -> DomainError:
             "Online cancellation for this event closed at %(deadline)s. Please contact the organiser: "
             "they can still cancel this booking."
         )
-        % {"deadline": date_format(timezone.localtime(deadline), "DATETIME_FORMAT")},
+        % {"deadline": moment_before_full_stop(deadline)},
         status=409,
     )
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 if TYPE_CHECKING:
@@ -33,6 +34,13 @@ MAX_FEE_ROWS = 30
 INVALID = "invalid_fee_table"
 MAX_DAYS_BEFORE = 365
 FEE_TABLE_EXAMPLE = '[{"days_before": 9, "fee_percent": 10}, {"days_before": 2, "fee_percent": 30}]'
+
+
+def moment_before_full_stop(moment: datetime) -> str:
+    """``moment`` in the site's time zone and the language's DATETIME_FORMAT, for a
+    sentence that puts a full stop right after it: English ends the time with "p.m.",
+    whose own period then ends the sentence ("... 10:35 p.m. Please ..."), not two."""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT").removesuffix(".")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from django import template
 
 from booking.models import Booking, BookingStatus
 from events.models import Event
-from events.policy import CancellationPolicy, RefundQuote
+from events.policy import CancellationPolicy, RefundQuote, moment_before_full_stop
 
 register = template.Library()
 
@@ -29,6 +29,12 @@ def refund_quote(booking: Booking) -> RefundQuote | None:
         return None
     ticket_price = sum((ticket.price for ticket in booking.tickets.all()), Decimal("0"))
     return CancellationPolicy.of(booking.event).quote(total=booking.total, ticket_price=ticket_price)
+
+
+@register.filter
+def before_full_stop(moment: Any) -> str:
+    """A moment for a sentence with a full stop right after it (events.policy)."""
+    return moment_before_full_stop(moment)
 
 
 @register.simple_tag

@@ -273,3 +273,15 @@ def test_an_event_without_a_policy_says_cancelling_is_free(client, on_sale_event
     assert "You can cancel online until the show starts." in html
     assert "Cancelling online is free: the whole ticket price is refunded." in html
     assert "Booking fee</dt><dd>None" in html
+
+
+def test_a_moment_ends_a_sentence_with_one_full_stop():
+    from django.utils import translation
+
+    from events.policy import moment_before_full_stop
+
+    evening = timezone.make_aware(datetime(2026, 12, 14, 22, 35))
+    with translation.override("en"):
+        assert moment_before_full_stop(evening).endswith("10:35 p.m")
+    with translation.override("ko"):
+        assert moment_before_full_stop(evening).endswith("오후 10:35")
