@@ -295,6 +295,7 @@ def test_while_the_list_holds_the_returned_seats_the_waiting_room_says_sold_out(
     assert joined.status_code == 409, joined.content
     assert joined.json()["code"] == "sold_out"
     assert "waiting list" in joined.json()["detail"]
+    assert joined.json()["waiting_list"] == _url(sold_out_event)
     waiting = make_auth_client(in_line).get(f"/api/events/{sold_out_event.pk}/queue/")
     assert waiting.json()["state"] == "sold_out"
 

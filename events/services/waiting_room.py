@@ -176,7 +176,10 @@ def queue_join(
     except JoinLimited as limited:
         raise _join_refused(limited.refusal) from None
     if entry.state in _JOIN_REFUSALS:
-        raise _JOIN_REFUSALS[entry.state]()
+        refusal = _JOIN_REFUSALS[entry.state]()
+        if entry.state == "sold_out":
+            refusal.extra["waiting_list"] = f"/api/events/{event_id}/waiting-list/"
+        raise refusal
     if (
         verified
         and newly_joined
