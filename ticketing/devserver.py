@@ -309,6 +309,18 @@ class Supervisor:
         return ["the embedded Redis"] if embedded_redis.stop(self.var_dir, pid=self.owned_redis) else []
 
 
+# Listening on every interface: mail links name this machine instead.
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104  (compared with, never bound)
+
+
+def default_site_url(host: str, port: int) -> str:
+    """The address links in mails point to (SITE_URL) when the environment names none:
+    this server's own, so ``make run PORT=9000`` sends links that work."""
+    if host in WILDCARD_HOSTS:
+        host = "localhost"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -316,6 +328,8 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
+    # The web server, the worker that sends mails and beat inherit it.
+    os.environ.setdefault("SITE_URL", default_site_url(args.host, args.port))
     supervisor = Supervisor(
         host=args.host,
         port=args.port,

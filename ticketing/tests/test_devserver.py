@@ -356,3 +356,17 @@ def test_a_worker_that_loses_redis_with_a_task_in_hand_drops_the_connection_and_
         consumer = worker_consumer(Consumer, connection)
         consumer.on_connection_error_after_connected(lost)
         assert consumer.connection is None  # dropped: the consumer's restart connects afresh
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "url"),
+    [
+        ("127.0.0.1", 9000, "http://127.0.0.1:9000"),
+        ("0.0.0.0", 8123, "http://localhost:8123"),  # noqa: S104  (a value, nothing is bound)
+        ("::1", 8000, "http://[::1]:8000"),
+    ],
+)
+def test_links_in_mails_point_at_the_port_make_run_serves(host: str, port: int, url: str) -> None:
+    from ticketing.devserver import default_site_url
+
+    assert default_site_url(host, port) == url
