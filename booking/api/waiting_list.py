@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication, JWTStatelessUserAuthentication
 
+from accounts.api.views import ErrorSerializer
 from booking import waiting_list as service
 from booking.api.holds import HoldOutputSerializer, hold_as_dict
 from booking.waiting_list import EntryView
@@ -262,7 +263,15 @@ class StaffWaitingListEntryApi(APIView):
     authentication_classes = [JWTAuthentication, SessionAuthentication]
     permission_classes = [IsAdminUser]
 
-    @extend_schema(operation_id="staff_waiting_list_entry_remove", responses={204: None, 404: None})
+    @extend_schema(
+        operation_id="staff_waiting_list_entry_remove",
+        responses={
+            204: None,
+            404: OpenApiResponse(
+                ErrorSerializer, description="`not_found`: no such entry on this event's list."
+            ),
+        },
+    )
     def delete(self, request: Request, event_id: int, entry_id: int) -> Response:
         service.waiting_list_entry_remove(event_id=event_id, entry_id=entry_id, by_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -156,7 +156,13 @@ class QueueApi(APIView):
                 description="`pow_mismatch`; `removed_from_queue` (taken off the line by staff).",
             ),
             404: OpenApiResponse(ErrorSerializer, description="`not_found`: unknown event."),
-            409: OpenApiResponse(ErrorSerializer, description="`sales_closed` or `sold_out`."),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "`sales_closed` or `sold_out`; `sold_out` also carries `waiting_list`, the API path "
+                    "of the event's waiting list for returned seats."
+                ),
+            ),
             429: OpenApiResponse(
                 ErrorSerializer,
                 description="`too_many_attempts` (per account, device or address; `limit` says which), Retry-After.",
