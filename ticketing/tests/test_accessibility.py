@@ -303,6 +303,15 @@ def test_signed_out_pages(
     failures += audit(page, "Home (catalogue)", lang, desktop=True)
     page.goto(f"/events/{event.pk}/")
     expect(page.locator("#policy-heading")).to_be_visible()
+    # The hall's preview is a picture, said to be one: nothing in it to press or focus.
+    preview = page.locator(".seat-preview")
+    expect(page.locator(".preview-note")).to_be_visible()
+    expect(preview).to_have_attribute("aria-hidden", "true")
+    expect(preview.locator("a, button, input, [tabindex]")).to_have_count(0)
+    assert (
+        preview.locator(".preview-seat").first.evaluate("(seat) => getComputedStyle(seat).cursor")
+        != "pointer"
+    )
     failures += audit(page, "Event page", lang, desktop=True)
     page.goto(f"/events/{upcoming.pk}/")
     failures += audit(page, "Event page, upcoming", lang)
