@@ -5,7 +5,9 @@ at checkout in both languages."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -285,3 +287,33 @@ def test_a_moment_ends_a_sentence_with_one_full_stop():
         assert moment_before_full_stop(evening).endswith("10:35 p.m")
     with translation.override("ko"):
         assert moment_before_full_stop(evening).endswith("오후 10:35")
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_demo_shows_an_event_with_a_policy_an_upcoming_one_and_a_sold_out_one(lang, settings, tmp_path):
+    """``make run``'s demo data (seed_demo): what issue 16 asks the demo to show."""
+    from django.core.management import call_command
+
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", stdout=io.StringIO())
+    client = Client(HTTP_ACCEPT_LANGUAGE=lang)
+    words = {
+        "en": ("On sale now", "Coming soon", "Get tickets", "Sold out", "Fees and cancellation", "2,000 KRW"),
+        "ko": ("지금 예매 중", "오픈 예정", "예매하기", "매진", "수수료 및 취소 안내", "2,000원"),
+    }[lang]
+    on_sale_heading, coming_heading, get_tickets, sold_out, policy_heading, fee = words
+
+    home = client.get("/").content.decode()
+    on_sale, coming = home.split(f"<h2>{coming_heading}</h2>")
+    assert on_sale_heading in on_sale
+    cards = dict(
+        re.findall(r'<li class="card">\s*<h3><a href="[^"]+">([^<]+)</a></h3>(.*?)</li>', on_sale, re.S)
+    )
+    assert get_tickets in cards["IU Live — The Golden Hour"]
+    assert f'<span class="badge sold">{sold_out}</span>' in cards["Jazz Night at Blue Square"]
+    assert "Seoul Philharmonic — New Year Concert" in coming
+
+    event = Event.objects.get(title="IU Live — The Golden Hour")
+    page = client.get(f"/events/{event.pk}/").content.decode()
+    assert policy_heading in page and fee in page
+    assert len(re.findall(r"<tr><td>", page.split('class="policy-fees"')[1].split("</table>")[0])) == 4
