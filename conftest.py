@@ -207,3 +207,13 @@ def stop_process_group(process: subprocess.Popen, *, sig: int = signal.SIGTERM, 
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """The browser tests' Chromium (ticketing/tests/browser.py): one process per test
+    module, each test opening fresh contexts (cookies)."""
+    from ticketing.tests.browser import chromium_browser
+
+    with chromium_browser() as browser:
+        yield browser

@@ -25,7 +25,6 @@ from ticketing.tests.browser import (
     PHONE,
     axe_blocking,
     browser_required,
-    chromium_browser,
     screenshot_folder,
     session_cookie,
     watch_errors,
@@ -37,12 +36,6 @@ expect = sync_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LOCALES = {"en": "en-GB", "ko": "ko-KR"}
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.fixture

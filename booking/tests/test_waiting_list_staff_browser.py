@@ -27,7 +27,6 @@ from ticketing.tests.browser import (
     PHONE,
     axe_blocking,
     browser_required,
-    chromium_browser,
     log_in,
     screenshot_folder,
     watch_errors,
@@ -40,12 +39,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # The panel polls every 5 s: a change made by the test shows within one poll and a bit.
 PANEL_FOLLOW_MS = max(FOLLOW_MS, 8_000)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.fixture

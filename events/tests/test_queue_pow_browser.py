@@ -35,7 +35,6 @@ from ticketing.tests.browser import (
     FOLLOW_MS,
     PHONE,
     browser_required,
-    chromium_browser,
     log_in,
     screenshot_folder,
     watch_errors,
@@ -70,12 +69,6 @@ WORDS = {
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 class Held:

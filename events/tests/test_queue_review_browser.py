@@ -10,7 +10,6 @@ Screenshots at 390x844 (buyer) and 1280x800 (staff) in English and Korean go to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +25,6 @@ from ticketing.tests.browser import (
     PHONE,
     axe_blocking,
     browser_required,
-    chromium_browser,
     screenshot_folder,
     session_cookie,
     watch_errors,
@@ -56,12 +54,6 @@ WORDS = {
         "cleared": "검토 후 통과됨: 이곳에서 들어오는 계정은 더 이상 보류되지 않습니다.",
     },
 }
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.fixture

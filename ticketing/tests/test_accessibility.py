@@ -50,7 +50,7 @@ from events.services.rush_control import rush_control_update
 from events.services.waiting_room import queue_join
 from queueing.line import line_admit
 from ticketing.local_cache import local_cache
-from ticketing.tests.browser import AXE_JS, DESKTOP, FOLLOW_MS, PHONE, browser_required, chromium_browser
+from ticketing.tests.browser import AXE_JS, DESKTOP, FOLLOW_MS, PHONE, browser_required
 
 sync_api = browser_required()
 expect = sync_api.expect
@@ -200,12 +200,6 @@ def audit(page: Any, name: str, lang: str, *, ours: bool = True, desktop: bool =
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.fixture

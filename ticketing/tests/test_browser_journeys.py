@@ -35,7 +35,6 @@ from ticketing.tests.browser import (
     FOLLOW_MS,
     PHONE,
     browser_required,
-    chromium_browser,
     screenshot_folder,
 )
 
@@ -47,13 +46,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """One browser process for the module; each test gets fresh contexts (cookies)."""
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -47,7 +47,6 @@ from ticketing.tests.browser import (
     FOLLOW_MS,
     PHONE,
     browser_required,
-    chromium_browser,
     screenshot_folder,
     watch_errors,
 )
@@ -222,12 +221,6 @@ def journeys_report() -> Iterator[None]:
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.fixture
