@@ -156,6 +156,8 @@ class WaitingListOfferEmail(_BookingEmail):
             "expires_at": offer.expires_at,
             "buyer_name": offer.entry.user.name,
             "waiting_list_url": _absolute(reverse("booking:waiting_list", args=[event.pk])),
+            # The page's decline buttons (a link never declines by itself: the buyer presses one).
+            "decline_url": _absolute(reverse("booking:waiting_list", args=[event.pk])) + "#decline",
         }
         super().__init__(context=context, **kwargs)
 

@@ -62,7 +62,11 @@ def test_offer_mail_in_english(user, sold_out_event):
         assert deadline_text(offer, "en") in text
         assert "(KST)" in text  # the site's zone, Asia/Seoul
         assert f"http://127.0.0.1:8000/events/{sold_out_event.pk}/waiting-list/" in text
+        # Decline from the mail: a link to the page's decline buttons (never a declining GET).
+        assert f"http://127.0.0.1:8000/events/{sold_out_event.pk}/waiting-list/#decline" in text
         assert "Main Hall" in text
+    assert "To decline them:" in message.body
+    assert ">Decline the seats</a>" in html
     offer.refresh_from_db()
     assert offer.emailed_at is not None
 
@@ -82,6 +86,8 @@ def test_offer_mail_in_korean_when_the_buyer_joined_in_korean(user, sold_out_eve
     assert korean_deadline in message.body
     assert korean_deadline in html
     assert deadline_text(offer, "en") not in message.body
+    assert "거절하려면:" in message.body
+    assert ">좌석 거절하기</a>" in html
 
 
 def test_offer_mail_says_when_the_seats_are_not_together(user, user_factory, event_factory, eager_celery):

@@ -269,6 +269,9 @@ def test_decline_offers_the_seats_to_the_next_entry(buyer, user_factory, sold_ou
     join(next_buyer, sold_out_event, 2)
     cancel(sold_out_event.sell_out_bookings[2])
     assert re.search(r'data-field="position">1<', next_buyer.get(page_url(sold_out_event)).content.decode())
+    # The offer mail's "Decline the seats" link lands on this form (…/waiting-list/#decline).
+    offer_page = buyer.get(page_url(sold_out_event)).content.decode()
+    assert re.search(r'<form method="post" id="decline">.*?name="action" value="decline"', offer_page, re.S)
 
     response = post_action(buyer, sold_out_event, "decline")
 
