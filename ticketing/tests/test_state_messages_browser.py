@@ -31,7 +31,7 @@ from ticketing.tests.browser import (
     session_cookie,
     watch_errors,
 )
-from ticketing.tests.test_state_messages import PAGES_TIME_UP, PASS_AND_HOLD, PAUSED
+from ticketing.tests.test_state_messages import PAGES_TIME_UP, PASS_AND_HOLD, PAUSED, SOLD_OUT, sell_out
 
 sync_api = browser_required()
 expect = sync_api.expect
@@ -102,6 +102,29 @@ def test_the_waiting_room_follows_a_pause_and_a_lost_place(
     queue_leave(event_id=on_sale_event.pk, user_id=buyer.pk)
     expect(page.locator('[data-field="connection"]')).to_have_text(PASS_AND_HOLD[lang][2])
     expect(page.locator('[data-panel="none"]')).to_be_visible()
+    assert not blocking_violations(page)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_waiting_room_says_sold_out_when_the_last_seat_goes(lang, open_page, user_factory, on_sale_event):
+    buyer = user_factory()
+    queue_join(event_id=on_sale_event.pk, user_id=buyer.pk)
+    headline, next_step, link, _api_detail = SOLD_OUT[lang]
+    page = open_page(lang, buyer)
+    page.goto(f"/events/{on_sale_event.pk}/queue/")
+    expect(page.locator('[data-panel="waiting"]')).to_be_visible()
+
+    # The last seats are sold elsewhere and the admission tick marks the event sold out:
+    # the next poll turns the page, with what comes next.
+    sell_out(on_sale_event)
+    panel = page.locator('[data-panel="sold_out"]')
+    expect(panel).to_be_visible()
+    expect(page.locator('[data-panel="waiting"]')).to_be_hidden()
+    expect(panel).to_contain_text(headline)
+    expect(panel).to_contain_text(next_step)
+    expect(panel.get_by_role("link", name=link)).to_have_attribute(
+        "href", f"/events/{on_sale_event.pk}/waiting-list/"
+    )
     assert not blocking_violations(page)
 
 
