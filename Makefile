@@ -86,14 +86,14 @@ $(VENV)/.chromium: | $(VENV)/.installed
 	fi
 	touch $@
 
-# Debian's nginx for the proxy tests (ticketing/tests/test_proxy.py), make bench
+# Debian's nginx and its njs module (queue_edge.js) for the proxy tests, make bench
 # (seats_proxy) and make loadtest --proxy. bench/proxy.py runs instances of its own from
 # deploy/nginx/ on spare ports; the package's system service is never used.
 $(VENV)/.nginx: | $(BIN)/python
-	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+	@if ! { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || [ ! -f /usr/lib/nginx/modules/ngx_http_js_module.so ]; then \
 	  echo "Installing nginx for the proxy tests and benchmarks"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nginx >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nginx libnginx-mod-http-js >/dev/null; \
 	fi
 	touch $@
 

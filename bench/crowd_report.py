@@ -177,6 +177,13 @@ def print_report(
     _line_figures(args, outcome, rows)
     print("\n" + sale_line(sale_figures(event_id, context["started_at"])))
     print("\n" + cpu_line(context["cpu"], outcome.seconds))
+    access_log = run.run_dir / "nginx" / "logs" / "access.log"  # bench/system.py's nginx
+    if access_log.exists():
+        at_edge, polls = report.edge_answers(access_log)
+        print(
+            f"status polls answered by nginx itself (deploy/nginx/queue_edge.js): {at_edge:,} of {polls:,} "
+            f"({100 * at_edge / max(polls, 1):.0f} %); the rest by the app"
+        )
     write_records(run.run_dir, outcome.journeys)
     checks = run_invariants(run, event_id, rows, outcome, context)
     invariants.print_table(checks)

@@ -16,9 +16,11 @@ The API (other code depends on it; keep it stable)::
         proxy.pid        # the master process while running (CPU accounting)
 
 ``Nginx(upstreams=..., run_dir=..., port=None, static_root=None, worker_processes=1,
-queue_upstreams=None)``: ``upstreams`` are ``host:port`` or ``unix:/path`` addresses of
-the app servers; ``queue_upstreams`` those that answer the waiting room's join and polls
-(``upstreams`` when None);
+queue_upstreams=None, queue_ticket_key=None)``: ``upstreams`` are ``host:port`` or
+``unix:/path`` addresses of the app servers; ``queue_upstreams`` those that answer the
+waiting room's join and polls (``upstreams`` when None); ``queue_ticket_key`` the app's
+QUEUE_TICKET_KEY, with which nginx answers polls from behind the cursor itself
+(``deploy/nginx/queue_edge.js``; default: ``app_queue_ticket_key()``);
 ``run_dir`` holds the rendered configs, the pid file, the logs, the temp files and the
 micro-cache (created if missing; reuse one per instance); ``port`` is picked free when
 None; ``static_root`` (Django's STATIC_ROOT) is served for /static/, else /static/ goes
@@ -26,7 +28,8 @@ to the app. ``start()`` renders both templates, checks them with ``nginx -t``, s
 nginx in the foreground as our child (its own process group) and returns when it
 answers; ``stop()`` stops it (idempotent). The context manager does both.
 
-nginx is Debian's ``nginx`` package (``/usr/sbin/nginx``); NGINX_BIN overrides the path.
+nginx is Debian's ``nginx`` package (``/usr/sbin/nginx``; NGINX_BIN overrides the path)
+with its njs module (``libnginx-mod-http-js``; NGINX_JS_MODULE overrides the path).
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ TEMPLATE_DIR = ROOT / "deploy" / "nginx"
 SITE_TEMPLATE = TEMPLATE_DIR / "ticketing.conf.template"
 MAIN_TEMPLATE = TEMPLATE_DIR / "nginx.conf.template"
 SYSTEM_MIME_TYPES = Path("/etc/nginx/mime.types")
+EDGE_JS = TEMPLATE_DIR / "queue_edge.js"
+# Debian's libnginx-mod-http-js; NGINX_JS_MODULE overrides the path.
+JS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 10.0
 # A port picked free can be taken by someone else before nginx binds it: try again.
@@ -89,6 +95,29 @@ def nginx_binary() -> str:
         "nginx not found: install Debian's nginx package (`apt-get install nginx`, or "
         "`make .venv/.nginx`), or point NGINX_BIN at an nginx binary"
     )
+
+
+def js_module() -> str:
+    """The njs module (queue_edge.js runs on it), or a clear error naming the package."""
+    path = Path(os.environ.get("NGINX_JS_MODULE") or JS_MODULE)
+    if not path.is_file():
+        raise NginxError(
+            f"nginx's njs module not found at {path}: install Debian's libnginx-mod-http-js "
+            "(`make .venv/.nginx`), or point NGINX_JS_MODULE at ngx_http_js_module.so"
+        )
+    return str(path)
+
+
+def app_queue_ticket_key() -> str | None:
+    """The app's queue-ticket key: QUEUE_TICKET_KEY, else the Django settings' value (derived
+    from SECRET_KEY) when settings are configured; None: nginx answers no poll itself."""
+    if os.environ.get("QUEUE_TICKET_KEY"):
+        return os.environ["QUEUE_TICKET_KEY"]
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return None
+    from django.conf import settings
+
+    return str(settings.QUEUE_TICKET_KEY) or None
 
 
 def free_port() -> int:
@@ -132,6 +161,7 @@ class Nginx:
         worker_processes: int = 1,
         worker_connections: int = 8192,
         queue_upstreams: list[str] | None = None,
+        queue_ticket_key: str | None = None,
     ) -> None:
         self.upstreams = list(upstreams)
         self.upstream_servers = _upstream_servers(self.upstreams)
@@ -144,6 +174,8 @@ class Nginx:
         # Each proxied request holds two: the client's and the upstream one.
         self.worker_connections = worker_connections
         self.process: subprocess.Popen[bytes] | None = None
+        # queue_edge.js checks queue tickets with it; without it every poll goes to the app.
+        self.queue_ticket_key = queue_ticket_key if queue_ticket_key is not None else app_queue_ticket_key()
 
     # --- where things are -----------------------------------------------------------------
 
@@ -200,6 +232,7 @@ class Nginx:
                 "LISTEN": f"127.0.0.1:{self.port}",
                 "CACHE_DIR": str(self.cache_dir),
                 "STATIC_ROOT": str(static_root),
+                "QUEUE_EDGE_JS": str(EDGE_JS),
             },
         )
         self.site_config_path.write_text(site)
@@ -212,6 +245,7 @@ class Nginx:
                 "RUN_DIR": str(self.run_dir),
                 "MIME_TYPES": str(self._mime_types()),
                 "TICKETING_CONF": str(self.site_config_path),
+                "JS_MODULE": js_module(),
             },
         )
         self.config_path.write_text(main)
@@ -248,8 +282,12 @@ class Nginx:
         output = (self.log_dir / "nginx.out").open("ab")
         # Its own session: a Ctrl-C on our terminal reaches only us, and stop() can signal
         # the master and its workers as one process group.
+        env = {name: value for name, value in os.environ.items() if name != "QUEUE_TICKET_KEY"}
+        if self.queue_ticket_key:
+            env["QUEUE_TICKET_KEY"] = self.queue_ticket_key
         self.process = subprocess.Popen(
             self._argv("-g", "daemon off;"),
+            env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -6,7 +6,8 @@ read the ratios, not the absolute figures.
     python bench/run.py [--duration 8] [--connections 32] [--only join,status] [--json]
 
 Scenarios: bare (baseline), join, status, seats (full map), seats_304, seats_proxy (the
-full map through nginx with deploy/nginx/, gzip accepted as browsers do), hold (contended),
+full map through nginx with deploy/nginx/, gzip accepted as browsers do), status_proxy (the
+status poll through nginx, which answers it itself: deploy/nginx/queue_edge.js), hold (contended),
 confirm (distinct seats; bookings/s), join_pow (first joins carrying a verified ALTCHA
 proof-of-work answer, through Django's full stack as such joins go), checkin (door scans of distinct signed tickets by
 door staff; check-ins/s). Uses DATABASE_URL / REDIS_URL like the app, with its
@@ -238,6 +239,11 @@ def scenario_lines(name: str, data: dict, rng: random.Random) -> tuple[list[str]
 
         etag = seat_map_current(event_id).etag
         return [f"GET\t/api/events/{event_id}/seats/\t\t\tIf-None-Match: {etag}"], False
+    if name == "status_proxy":
+        # Fresh tickets: nginx answers one only within QUEUE_EDGE_SECONDS of the app's
+        # last answer, and wrk replays the same ones.
+        data.pop("tickets", None)
+        return scenario_lines("status", data, rng)
     if name == "seats_proxy":
         # Browsers accept gzip; the map is stored and served compressed by the proxy.
         return [f"GET\t/api/events/{event_id}/seats/\t\t\tAccept-Encoding: gzip"], False
@@ -370,6 +376,7 @@ SCENARIOS = [
     "seats",
     "seats_304",
     "seats_proxy",
+    "status_proxy",
     "hold",
     "confirm",
     "join_pow",
@@ -408,6 +415,9 @@ def run_wrk_via_proxy(
     )
     total = sum(cache.values()) or 1
     shares = ", ".join(f"{status} {count / total:.2%}" for status, count in cache.most_common(3))
+    at_edge = log.count(" edge=1")
+    if at_edge:
+        shares = f"answered by nginx itself {at_edge / total:.2%}"
     return stats, f"nginx {proxy_workers} worker(s): {shares}"
 
 
@@ -448,7 +458,7 @@ def main() -> int:
                 admit_all(data)
             lines, once = scenario_lines(name, data, rng)
             note = ""
-            if name == "seats_proxy":
+            if name in ("seats_proxy", "status_proxy"):
                 stats, note = run_wrk_via_proxy(
                     wrk,
                     server,

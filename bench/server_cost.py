@@ -2,7 +2,9 @@
 Python lane alone, of Django's full stack for the same poll, of the granian process that
 serves it, and of nginx in front. It is the profile behind
 the reference rush's ceiling (README, "The reference rush"): the figures are CPU time per
-request (read from /proc), which a noisy machine disturbs far less than requests/s.
+request (read from /proc), which a noisy machine disturbs far less than requests/s. Since
+nginx answers such polls itself (deploy/nginx/queue_edge.js), it is measured three ways:
+granian alone, nginx passing every poll to granian (the edge off), and nginx answering.
 
     python bench/server_cost.py [--seconds 8] [--connections 32] [--rounds 2]
 
@@ -11,7 +13,7 @@ and the queue ticket of the last answer, from behind the serving cursor (bench/r
 ``status`` scenario, its event and buyers). In-process figures are ``time.process_time``
 over a loop of the same WSGI environ; the served figures drive granian (one worker, four
 threads, as a queue node of bench/system.py) with wrk, directly and through nginx
-(deploy/nginx/, one worker).
+(deploy/nginx/, one worker), each run with freshly signed tickets.
 """
 
 from __future__ import annotations
@@ -93,7 +95,11 @@ def _served(lines: list[str], *, front: str, seconds: float, connections: int) -
         try:
             _wait_for(lambda: _listening(port))
             time.sleep(1.0)  # the worker imports the app after the socket opens
-            proxy = None if front == "none" else Nginx(upstreams=[upstream], run_dir=Path(run_dir) / "nginx")
+            proxy = None
+            if front != "none":
+                # The edge off: nginx without the ticket key passes every poll to granian.
+                key = None if front == "edge" else ""
+                proxy = Nginx(upstreams=[upstream], run_dir=Path(run_dir) / "nginx", queue_ticket_key=key)
             if proxy is not None:
                 proxy.start()
             try:
@@ -155,12 +161,15 @@ def main() -> int:
     environs = _poll_environs(data, 50)
     lane_us = _in_process_us(QueueLane(django_application), environs)
     django_us = _in_process_us(django_application, environs)
-    lines, _once = bench_run.scenario_lines("status", data, random.Random(1))
 
-    rows: dict[str, list[dict[str, float]]] = {"none": [], "nginx": []}
+    rows: dict[str, list[dict[str, float]]] = {"none": [], "nginx": [], "edge": []}
     try:
         for _round in range(args.rounds):
             for front in rows:
+                # Fresh tickets: nginx answers a ticket only within QUEUE_EDGE_SECONDS of
+                # the app's last answer (wrk replays the same ones).
+                data.pop("tickets", None)
+                lines, _once = bench_run.scenario_lines("status", data, random.Random(1))
                 rows[front].append(
                     _served(lines, front=front, seconds=args.seconds, connections=args.connections)
                 )
@@ -176,7 +185,8 @@ def main() -> int:
     )
     names = {
         "none": "granian alone (wrk → granian)",
-        "nginx": "nginx → granian (deploy/nginx/)",
+        "nginx": "nginx → granian (the edge off)",
+        "edge": "nginx answers (queue_edge.js)",
     }
     for front, runs in rows.items():
         median = {key: sorted(run[key] for run in runs)[len(runs) // 2] for key in runs[0]}

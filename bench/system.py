@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -216,6 +217,8 @@ def run_environment(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # The queue tickets' key, shared by the app processes and nginx (queue_edge.js).
+    env.setdefault("QUEUE_TICKET_KEY", secrets.token_urlsafe(32))
     broker_db = None
     if not env.get("CELERY_BROKER_URL"):
         env["CELERY_BROKER_URL"], broker_db = private_broker(url)

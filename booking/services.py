@@ -225,8 +225,9 @@ def _booking_write(
         # the second one matches fewer rows and rolls back.
         if guards.seats_sell(event_id=event_id, seat_ids=seat_ids) != len(seat_ids):
             raise _SeatsTaken
+        # No ORDER BY (Seat's default ordering): _tickets_build sorts them.
         sold_seats = list(
-            Seat.objects.filter(pk__in=seat_ids).only("id", "section", "row", "number", "price")
+            Seat.objects.filter(pk__in=seat_ids).order_by().only("id", "section", "row", "number", "price")
         )
         now = timezone.now()
         # Codes are drawn at random (a collision is about 1 in 10^12): a unique-index

@@ -6,4 +6,4 @@ class EventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from events import signals  # noqa: F401  (connects cache invalidation)
+        from events import checks, signals  # noqa: F401  (registers the checks, connects cache invalidation)

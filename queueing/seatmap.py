@@ -11,6 +11,7 @@ sweep_expired_holds.lua``), so comparing versions is O(1) whatever the size of t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from queueing.keys import EventKeys
 from queueing.pulse import pulse_invalidate
@@ -21,6 +22,9 @@ HELD = "held"
 SOLD = "sold"
 
 _DB_STATUS_CODES = {AVAILABLE: "a", SOLD: "s"}
+# The two values nearly every seat has, decoded without a call (seat_status_from_value's
+# answer for them); only "h:<expiry_ms>" (and anything unexpected) takes the full path.
+_PLAIN_VALUES = {"a": AVAILABLE, "s": SOLD}
 
 
 def seat_status_from_value(value: str, *, now_ms: int) -> str:
@@ -76,10 +80,14 @@ def seatmap_snapshot(*, event_id: int) -> SeatMapSnapshot | None:
     if not flat:
         return None
     now_ms = int(now_ms)
-    statuses = {
-        int(flat[index]): seat_status_from_value(flat[index + 1], now_ms=now_ms)
-        for index in range(0, len(flat), 2)
-    }
+    # Run once per new version and process over every seat of the map, so in bulk: the
+    # common values by a dict lookup, then only the rest (holds, live or lapsed) through
+    # seat_status_from_value.
+    values = flat[1::2]
+    decoded: list[str | None] = list(map(_PLAIN_VALUES.get, values))
+    for index in [index for index, status in enumerate(decoded) if status is None]:
+        decoded[index] = seat_status_from_value(values[index], now_ms=now_ms)
+    statuses: dict[int, str] = dict(zip(map(int, flat[0::2]), cast("list[str]", decoded), strict=True))
     return SeatMapSnapshot(version=int(version), statuses=statuses)
 
 

@@ -168,6 +168,11 @@ QUEUE_TICKET_MAX_AGE_SECONDS = env_int("QUEUE_TICKET_MAX_AGE_SECONDS", 3600)
 QUEUE_SILENT_SECONDS = env_int("QUEUE_SILENT_SECONDS", 180)
 # The longest interval the waiting room asks a client to wait between polls (far back).
 QUEUE_POLL_MAX_MS = env_int("QUEUE_POLL_MAX_MS", 30000)
+# nginx answers a poll from behind the cursor itself (deploy/nginx/queue_edge.js) only
+# while the app saw that buyer less than this long ago; then one poll goes to the app,
+# which notes the buyer present. Must leave room for a slow poll inside QUEUE_SILENT_SECONDS
+# (events.checks). 0: nginx never answers a poll itself.
+QUEUE_EDGE_SECONDS = env_int("QUEUE_EDGE_SECONDS", 60)
 # Bounded waits: a stalled Redis answers 503 within this time, it never piles up workers.
 REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "2"))
 

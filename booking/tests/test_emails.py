@@ -145,3 +145,26 @@ def test_unsent_mails_are_requeued(user, on_sale_event, django_capture_on_commit
     assert requeue_unsent_emails() == 1
     assert requeue_unsent_emails() == 0
     assert len(mail.outbox) == 1
+
+
+def test_ticket_mail_bytes_parse_back_into_its_parts(user, on_sale_event, django_capture_on_commit_callbacks):
+    """The multipart boundaries are set by TicketEmail.message(), not the email package:
+    what a mail server receives still parses into the text, the HTML and the QR codes."""
+    from email import message_from_bytes, policy
+
+    seats = seat_ids_of(on_sale_event, 2)
+    held(on_sale_event, user, seats)
+    booking = confirm(user, on_sale_event, seats, django_capture_on_commit_callbacks, language="ko")
+
+    sent = mail.outbox[0]
+    parsed = message_from_bytes(sent.message().as_bytes(), policy=policy.default)
+    alternative, *images = parsed.iter_parts()
+    text, html = alternative.iter_parts()
+    assert parsed.get_content_type() == "multipart/related"
+    assert (text.get_content(), html.get_content()) == (sent.body, sent.alternatives[0][0])
+    assert sorted(image["Content-ID"] for image in images) == sorted(
+        f"<{qr_content_id(ticket.code)}>" for ticket in booking.tickets.all()
+    )
+    assert [image.get_content() for image in images] == [
+        part.get_payload(decode=True) for part in sent.attachments
+    ]

@@ -7,6 +7,7 @@ import re
 import struct
 import zlib
 
+import pytest
 import zxingcpp
 
 from booking.qr import QUIET_ZONE, qr_matrix, qr_png, qr_svg
@@ -70,3 +71,17 @@ def test_the_page_svg_draws_exactly_the_dark_modules() -> None:
         [False] * QUIET_ZONE + row + [False] * QUIET_ZONE for row in matrix
     ]
     assert "<title>Ticket &lt;b&gt;&amp;</title>" in svg and "<script" not in svg
+
+
+@pytest.mark.parametrize("scale", [1, 3, 6, 8])
+def test_the_mail_png_draws_exactly_the_modules(scale: int) -> None:
+    matrix = qr_matrix(PAYLOAD)
+    size = len(matrix) + 2 * QUIET_ZONE
+    rows = [[False] * size] * QUIET_ZONE
+    rows += [[False] * QUIET_ZONE + row + [False] * QUIET_ZONE for row in matrix]
+    rows += [[False] * size] * QUIET_ZONE
+    expected = bytes(
+        0 if dark else 255 for row in rows for _ in range(scale) for dark in row for _ in range(scale)
+    )
+
+    assert png_luma(qr_png(PAYLOAD, scale=scale)) == (size * scale, size * scale, expected)

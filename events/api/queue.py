@@ -283,6 +283,27 @@ class QueueCursorApi(APIView):
                     "sold_out": serializers.BooleanField(),
                     "paused": serializers.BooleanField(),
                     "updated_at": serializers.DateTimeField(),
+                    "last_arrival": serializers.IntegerField(
+                        help_text="The last arrival number handed out: with `serving` and `waiting`, "
+                        "the estimate of a place far back."
+                    ),
+                    "shuffled": serializers.BooleanField(
+                        help_text="The opening shuffle has re-dealt the pre-opening numbers."
+                    ),
+                    "sales_open_at": serializers.DateTimeField(),
+                    "edge": inline_serializer(
+                        "QueueCursorEdge",
+                        {
+                            "edge_seconds": serializers.IntegerField(),
+                            "ticket_recheck_seconds": serializers.IntegerField(),
+                            "poll_min_ms": serializers.IntegerField(),
+                            "poll_max_ms": serializers.IntegerField(),
+                            "poll_ms_per_person_ahead": serializers.IntegerField(),
+                            "user_id_claim": serializers.CharField(),
+                        },
+                        help_text="The rules nginx needs to answer a poll from behind the cursor as "
+                        "the app would (deploy/nginx/queue_edge.js).",
+                    ),
                 },
             ),
             404: OpenApiResponse(ErrorSerializer, description="`not_found`: unknown event."),

@@ -12,6 +12,11 @@ signals) such an answer costs several times its own work, so this lane answers i
 from the WSGI environ, through the *same* service functions as the Django views
 (``events.services.waiting_room``), and hands every other request to Django unchanged.
 
+Behind the project's nginx most polls from far behind the cursor never get here: nginx
+answers them itself (``deploy/nginx/queue_edge.js``, the same answer from the cached
+cursor) and sends on only those it must not answer, including one poll per buyer every
+QUEUE_EDGE_SECONDS, whose answer from here re-signs the ticket's ``seen`` time.
+
 It answers only the common path: a ``GET /api/events/<id>/queue/`` with a valid queue
 ticket from behind the serving cursor (the ticket, which we signed for this buyer, is what
 the estimate rests on: the waiting-room page sends it alone, and a bearer token sent with

@@ -20,13 +20,14 @@ delays the news of a pass by a fraction of a second, it can never admit anyone.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from events.queue_tickets import QueueTicket, queue_ticket_sign, queue_ticket_verify
 from events.selectors import EventSettings, event_settings_get
@@ -51,7 +52,7 @@ POLL_MS_PER_PERSON_AHEAD = 10
 POLL_REVIEW_MS = 5000
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class QueueAnswer:
     """What the buyer is told (API.md "Queue status" plus our additions)."""
 
@@ -108,7 +109,7 @@ def _exact_answer(entry: LineEntry, *, event_id: int, user_id: int) -> QueueAnsw
     )
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class JoinClient:
     """Where a join comes from, for the limits per device and address (either may be
     unknown: an API client has no device cookie)."""
@@ -260,6 +261,10 @@ def _answer_from_cursor(claims: QueueTicket, *, ticket: str) -> QueueAnswer | No
         return None
     heartbeat_note(event_id=claims.event_id, user_id=claims.user_id)
     count_queue_status("cursor")
+    now_s = _now_s()
+    if claims.seen_at != now_s:
+        # Seen now: nginx may answer this buyer's next polls for QUEUE_EDGE_SECONDS.
+        ticket = queue_ticket_sign(dataclasses.replace(claims, seen_at=now_s))
     ahead = estimated_ahead(arrival=claims.arrival, pulse=pulse)
     return QueueAnswer(
         state="sold_out" if pulse.sold_out else "waiting",
@@ -293,7 +298,7 @@ def queue_leave(*, event_id: int, user_id: int) -> None:
 def queue_cursor_get(*, event_id: int) -> dict[str, Any]:
     """The public serving cursor (same for everyone, cacheable for a second): lets a
     client with a ticket see the line move, and staff screens follow it."""
-    event_for_queue(event_id)
+    event = event_for_queue(event_id)
     pulse = pulse_get(event_id)
     return {
         "event": event_id,
@@ -303,6 +308,19 @@ def queue_cursor_get(*, event_id: int) -> dict[str, Any]:
         "sold_out": pulse.sold_out,
         "paused": pulse.paused,
         "updated_at": iso_from_ms(pulse.now_ms),
+        # What nginx needs to answer a poll from behind the cursor exactly as the app
+        # would (deploy/nginx/queue_edge.js): the estimate's inputs and the poll rule.
+        "last_arrival": pulse.last_arrival,
+        "shuffled": pulse.shuffled,
+        "sales_open_at": event.sales_open_at_iso,
+        "edge": {
+            "edge_seconds": settings.QUEUE_EDGE_SECONDS,
+            "ticket_recheck_seconds": settings.QUEUE_TICKET_RECHECK_SECONDS,
+            "poll_min_ms": POLL_MIN_MS,
+            "poll_max_ms": settings.QUEUE_POLL_MAX_MS,
+            "poll_ms_per_person_ahead": POLL_MS_PER_PERSON_AHEAD,
+            "user_id_claim": jwt_settings.USER_ID_CLAIM,
+        },
     }
 
 

@@ -1,0 +1,200 @@
+// The waiting room's commonest request answered by nginx itself (njs): a status poll
+// from far behind the serving cursor, with a valid queue ticket.
+//
+// Such a poll needs no Redis and no database, only the event's public cursor, which
+// nginx already micro-caches for everyone (/api/events/<id>/queue/cursor/). This handler
+// checks the ticket's HMAC, reads the cursor through the cache, and gives the answer the
+// app's lane would give (events/services/waiting_room.py: _answer_from_cursor,
+// estimated_ahead, poll_after_ms, queue_answer_payload); ticketing/tests/test_queue_edge.py
+// runs nginx with this file and compares the two answers field by field.
+//
+// Everything else goes to the app unchanged (the @queue location): any other method, no
+// ticket, a ticket that fails any check (forged, edited, other event, expired, due for
+// its exact re-check), a bearer token naming another buyer, a ticket at or near the
+// cursor, a pre-opening number after the shuffle, a cursor that is missing or stale. The
+// edge can only ever say "still waiting" (or "sold out"): a pass is only ever given by
+// the app's exact Lua step.
+//
+// Presence (the rule that drops waiters who went silent): the app writes into every
+// ticket it hands out when it last saw the buyer ("seen"); the edge answers only while
+// that is less than the cursor's edge_seconds ago, so every buyer who keeps polling is
+// seen by the app at least that often, well inside QUEUE_SILENT_SECONDS.
+//
+// The key: QUEUE_TICKET_KEY from nginx's environment (the main config's "env" directive
+// lets it through), the same setting the app signs with. Without it the edge answers
+// nothing and every poll goes to the app.
+
+import crypto from 'crypto';
+
+const MAC_BYTES = 16;
+// nginx's copy of the cursor lives a second (max-age=1) and is refreshed in the background
+// while the old copy is served: older than this, the app answers (and the news of a pass
+// is never more than this late).
+const PULSE_MAX_AGE_MS = 2000;
+const NEAR_FRONT_SECONDS = 2; // closer than this to the cursor: the app's exact step
+
+function derivedKey() {
+    const secret = process.env.QUEUE_TICKET_KEY;
+    if (!secret) {
+        return null;
+    }
+    return crypto.createHash('sha256').update('queue-ticket:' + secret).digest();
+}
+
+function toApp(r) {
+    r.internalRedirect('@queue');
+}
+
+// v2.<event>.<user>.<arrival>.<preopen>.<issued>.<seen>.<mac> (events/queue_tickets.py);
+// group 1 is what the MAC covers.
+const TICKET =
+    /^(v2\.([0-9]{1,18})\.([0-9]{1,18})\.([0-9]{1,18})\.([01])\.([0-9]{1,18})\.([0-9]{1,18}))\.([A-Za-z0-9_-]{22})$/;
+
+function parseTicket(text, key) {
+    const m = TICKET.exec(text.trim());
+    if (m === null) {
+        return null;
+    }
+    const expected = crypto.createHmac('sha256', key).update(m[1]).digest().slice(0, MAC_BYTES);
+    if (expected.toString('base64url') !== m[8]) {
+        return null;
+    }
+    return {
+        event: Number(m[2]),
+        user: Number(m[3]),
+        arrival: Number(m[4]),
+        preopen: m[5] === '1',
+        issued: Number(m[6]),
+        seen: Number(m[7]),
+    };
+}
+
+// The user id a bearer token claims (its signature is the app's business: the edge reads
+// nothing for that user, it only refuses to answer a ticket sent with another's token).
+function claimedUser(header, claim) {
+    if (!header.startsWith('Bearer ')) {
+        return null;
+    }
+    try {
+        const payload = header.slice(7).trim().split('.')[1];
+        const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+        const user = Number(claims[claim]);
+        return Number.isInteger(user) ? user : null;
+    } catch (e) {
+        return null;
+    }
+}
+
+// events/services/waiting_room.py: estimated_ahead
+function estimatedAhead(arrival, cursor) {
+    const beyond = Math.max(1, cursor.last_arrival - cursor.serving);
+    const share = Math.min(1, cursor.waiting / beyond);
+    const ahead = pyRound((arrival - cursor.serving - 1) * share);
+    return Math.max(0, Math.min(ahead, cursor.waiting - 1));
+}
+
+// Python's round(): halves to even.
+function pyRound(x) {
+    const floor = Math.floor(x);
+    const diff = x - floor;
+    if (diff > 0.5) {
+        return floor + 1;
+    }
+    if (diff < 0.5) {
+        return floor;
+    }
+    return floor % 2 === 0 ? floor : floor + 1;
+}
+
+// events/services/waiting_room.py: poll_after_ms for a "waiting" answer
+function pollAfterMs(ahead, eta, edge, salesOpenMs, nowMs) {
+    let interval = edge.poll_min_ms + Math.max(ahead, 0) * edge.poll_ms_per_person_ahead;
+    if (eta !== null) {
+        interval = Math.min(interval, Math.floor((eta * 1000) / 4));
+    }
+    if (nowMs < salesOpenMs) {
+        interval = Math.max(interval, Math.floor((salesOpenMs - nowMs) / 4));
+    }
+    return Math.trunc(Math.min(Math.max(interval, edge.poll_min_ms), edge.poll_max_ms));
+}
+
+function answer(ticketText, ticket, cursor, nowMs) {
+    const edge = cursor.edge;
+    const soldOut = cursor.sold_out;
+    let ahead = null;
+    let eta = null;
+    let pollAfter = edge.poll_max_ms;
+    if (!soldOut) {
+        ahead = estimatedAhead(ticket.arrival, cursor);
+        eta = cursor.admitted_per_second > 0 ? Math.ceil(ahead / cursor.admitted_per_second) : null;
+        pollAfter = pollAfterMs(ahead, eta, edge, Date.parse(cursor.sales_open_at), nowMs);
+    }
+    return {
+        state: soldOut ? 'sold_out' : 'waiting',
+        position: soldOut ? null : ahead + 1,
+        ahead: ahead,
+        eta_seconds: eta,
+        pass_expires_at: null,
+        poll_after_ms: pollAfter,
+        sales_open_at: cursor.sales_open_at,
+        estimated: true,
+        queue_ticket: ticketText,
+        as_of: cursor.updated_at,
+        paused: !soldOut && cursor.paused,
+    };
+}
+
+async function poll(r) {
+    const text = r.headersIn['X-Queue-Ticket'];
+    const key = derivedKey();
+    if (r.method !== 'GET' || !text || key === null) {
+        return toApp(r);
+    }
+    const ticket = parseTicket(text, key);
+    if (ticket === null || String(ticket.event) !== r.variables.queue_event) {
+        return toApp(r);
+    }
+    let reply;
+    try {
+        reply = await r.subrequest('/__edge/cursor/' + ticket.event, { method: 'GET' });
+    } catch (e) {
+        return toApp(r);
+    }
+    if (reply.status !== 200) {
+        return toApp(r);
+    }
+    let cursor;
+    try {
+        cursor = JSON.parse(reply.responseText);
+    } catch (e) {
+        return toApp(r);
+    }
+    const edge = cursor.edge;
+    const nowMs = Date.now();
+    const nowS = Math.floor(nowMs / 1000);
+    const authorization = r.headersIn.Authorization;
+    const nearFront = cursor.serving + Math.ceil(cursor.admitted_per_second * NEAR_FRONT_SECONDS);
+    if (
+        !edge ||
+        nowS - ticket.issued >= edge.ticket_recheck_seconds ||
+        nowS - ticket.seen >= edge.edge_seconds ||
+        nowS < ticket.seen - 60 ||
+        nowMs - Date.parse(cursor.updated_at) > PULSE_MAX_AGE_MS ||
+        ticket.arrival <= nearFront ||
+        (ticket.preopen && cursor.shuffled) ||
+        (authorization !== undefined && claimedUser(authorization, edge.user_id_claim) !== ticket.user)
+    ) {
+        return toApp(r);
+    }
+    const body = JSON.stringify(answer(text.trim(), ticket, cursor, nowMs));
+    r.headersOut['Content-Type'] = 'application/json';
+    r.headersOut['Cache-Control'] = 'private, no-store';
+    r.headersOut['X-Content-Type-Options'] = 'nosniff';
+    r.headersOut['Referrer-Policy'] = 'same-origin';
+    r.headersOut['Cross-Origin-Opener-Policy'] = 'same-origin';
+    r.headersOut['X-Frame-Options'] = 'DENY';
+    r.headersOut['X-Queue-Edge'] = '1';
+    r.return(200, body);
+}
+
+export default { poll };
