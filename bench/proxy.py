@@ -362,6 +362,11 @@ def main() -> int:
     parser.add_argument("--static-root", type=Path, default=None, help="serve /static/ from here")
     parser.add_argument("--workers", type=int, default=1, help="nginx worker processes")
     args = parser.parse_args()
+    # The app's settings give the queue tickets' key (derived from SECRET_KEY unless set),
+    # so that nginx answers polls from behind the cursor as in production.
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
     proxy = Nginx(
         upstreams=args.upstream or ["127.0.0.1:8000"],
         run_dir=args.run_dir,
