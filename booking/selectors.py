@@ -58,25 +58,15 @@ def booking_find_by_idempotency_key(*, user_id: int, idempotency_key: str) -> Bo
     key asks first and nearly always finds nothing: that answer comes from a narrow
     query on the (user, key) unique index; the booking with its event and tickets is
     loaded only when there is one (building the select_related/prefetch query costs
-    more than running it, and building any ORM query costs more than this one)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_booking_id_by_idempotency_key_sql(), [user_id, idempotency_key])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return _with_tickets(Booking.objects.filter(pk=row[0])).first()
-
-
-@cache
-def _booking_id_by_idempotency_key_sql() -> str:
-    # Only the model's own table and column names go into the text; the values are
-    # parameters. The (user, idempotency_key) unique constraint's index answers it.
-    quote = connection.ops.quote_name
-    booking = quote(Booking._meta.db_table)
-    return (
-        f"SELECT {booking}.{quote('id')} FROM {booking} WHERE ({booking}.{quote('user_id')} = %s "  # noqa: S608
-        f"AND {booking}.{quote('idempotency_key')} = %s) LIMIT 1"
+    more than running it)."""
+    booking_id = (
+        Booking.objects.filter(user_id=user_id, idempotency_key=idempotency_key)
+        .values_list("pk", flat=True)
+        .first()
     )
+    if booking_id is None:
+        return None
+    return _with_tickets(Booking.objects.filter(pk=booking_id)).first()
 
 
 def seats_booked_count(*, event_id: int, user_id: int) -> int:

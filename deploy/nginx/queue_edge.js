@@ -33,13 +33,15 @@ const MAC_BYTES = 16;
 const PULSE_MAX_AGE_MS = 2000;
 const NEAR_FRONT_SECONDS = 2; // closer than this to the cursor: the app's exact step
 
-function derivedKey() {
+// The HMAC key as the app derives it from the setting (events/queue_tickets.py), once
+// when nginx loads this file.
+const KEY = (function derivedKey() {
     const secret = process.env.QUEUE_TICKET_KEY;
     if (!secret) {
         return null;
     }
     return crypto.createHash('sha256').update('queue-ticket:' + secret).digest();
-}
+})();
 
 function toApp(r) {
     r.internalRedirect('@queue');
@@ -159,11 +161,10 @@ function answer(ticketText, ticket, cursor, nowMs) {
 
 async function poll(r) {
     const text = r.headersIn['X-Queue-Ticket'];
-    const key = derivedKey();
-    if (r.method !== 'GET' || !text || key === null) {
+    if (r.method !== 'GET' || !text || KEY === null) {
         return toApp(r);
     }
-    const ticket = parseTicket(text, key);
+    const ticket = parseTicket(text, KEY);
     if (ticket === null || String(ticket.event) !== r.variables.queue_event) {
         return toApp(r);
     }

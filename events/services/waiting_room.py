@@ -254,14 +254,14 @@ def queue_status_from_ticket(
 
 
 def _answer_from_cursor(claims: QueueTicket, *, ticket: str) -> QueueAnswer | None:
-    if _now_s() - claims.issued_at >= settings.QUEUE_TICKET_RECHECK_SECONDS:
+    now_s = _now_s()
+    if now_s - claims.issued_at >= settings.QUEUE_TICKET_RECHECK_SECONDS:
         return None
     pulse = pulse_get(claims.event_id)
     if claims.arrival <= pulse.serving or (claims.preopen and pulse.shuffled):
         return None
     heartbeat_note(event_id=claims.event_id, user_id=claims.user_id)
     count_queue_status("cursor")
-    now_s = _now_s()
     if claims.seen_at != now_s:
         # Seen now: nginx may answer this buyer's next polls for QUEUE_EDGE_SECONDS.
         ticket = queue_ticket_sign(dataclasses.replace(claims, seen_at=now_s))
