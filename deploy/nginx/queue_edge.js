@@ -142,7 +142,7 @@ function answer(ticketText, ticket, cursor, nowMs) {
     if (!soldOut) {
         ahead = estimatedAhead(ticket.arrival, cursor);
         eta = cursor.admitted_per_second > 0 ? Math.ceil(ahead / cursor.admitted_per_second) : null;
-        pollAfter = pollAfterMs(ahead, eta, edge, Date.parse(cursor.sales_open_at), nowMs);
+        pollAfter = pollAfterMs(ahead, eta, edge, edge.sales_open_at_ms, nowMs);
     }
     return {
         state: soldOut ? 'sold_out' : 'waiting',
@@ -193,7 +193,7 @@ async function poll(r) {
         nowS - ticket.issued >= edge.ticket_recheck_seconds ||
         nowS - ticket.seen >= edge.edge_seconds ||
         nowS < ticket.seen - 60 ||
-        nowMs - Date.parse(cursor.updated_at) > PULSE_MAX_AGE_MS ||
+        !(nowMs - edge.as_of_ms <= PULSE_MAX_AGE_MS) ||
         ticket.arrival <= nearFront ||
         (ticket.preopen && cursor.shuffled) ||
         (authorization !== undefined && claimedUser(authorization, edge.user_id_claim) !== ticket.user)

@@ -294,6 +294,10 @@ class QueueCursorApi(APIView):
                     "edge": inline_serializer(
                         "QueueCursorEdge",
                         {
+                            "as_of_ms": serializers.IntegerField(help_text="`updated_at` in Unix ms."),
+                            "sales_open_at_ms": serializers.IntegerField(
+                                help_text="`sales_open_at` in Unix ms."
+                            ),
                             "edge_seconds": serializers.IntegerField(),
                             "ticket_recheck_seconds": serializers.IntegerField(),
                             "poll_min_ms": serializers.IntegerField(),

@@ -314,6 +314,9 @@ def queue_cursor_get(*, event_id: int) -> dict[str, Any]:
         "shuffled": pulse.shuffled,
         "sales_open_at": event.sales_open_at_iso,
         "edge": {
+            # The two moments in ms, so nginx never parses a date: updated_at, sales_open_at.
+            "as_of_ms": pulse.now_ms,
+            "sales_open_at_ms": event.sales_open_at_ms,
             "edge_seconds": settings.QUEUE_EDGE_SECONDS,
             "ticket_recheck_seconds": settings.QUEUE_TICKET_RECHECK_SECONDS,
             "poll_min_ms": POLL_MIN_MS,

@@ -114,6 +114,27 @@ def test_nginx_answers_a_far_back_poll_exactly_as_the_app_would(edge_proxy, user
     assert lower.header(EDGE_HEADER) == "1" and lower.json()["ahead"] == 6
 
 
+def test_before_the_opening_nginx_asks_for_the_same_slow_polls_as_the_app(
+    edge_proxy, user_factory, event_factory
+):
+    """Two days before the opening the app asks for a poll every 30 s (a quarter of the
+    time left, capped): nginx must not answer "every second" instead."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    event = event_factory(sales_open_at=timezone.now() + timedelta(days=2))
+    buyer = make_auth_client(user_factory())
+    ticket = join(buyer, event.pk)
+    at_edge = edge_poll(edge_proxy, event.pk, ticket, buyer.user)
+    at_app = buyer.get(queue_path(event.pk), HTTP_X_QUEUE_TICKET=ticket)
+    assert at_edge.header(EDGE_HEADER) == "1"
+    assert {name: at_edge.json()[name] for name in SAME_FIELDS} == {
+        name: at_app.json()[name] for name in SAME_FIELDS
+    }
+    assert at_edge.json()["poll_after_ms"] == 30_000
+
+
 def _forged(ticket: QueueTicket) -> str:
     with override_settings(QUEUE_TICKET_KEY="not-our-key-" * 5):
         return queue_ticket_sign(ticket)
