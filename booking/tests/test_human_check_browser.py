@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from django.conf import settings
 
 from booking.human_check import human_check_passed
 from booking.tests.conftest import admit_users
@@ -36,10 +35,9 @@ from ticketing.local_cache import local_cache
 # The Chromium, its flags and the phone size of the other browser tests (importing them
 # also skips this module when Chromium or Playwright is missing).
 from ticketing.tests.browser import (
-    FOLLOW_MS,
-    PHONE,
     browser_required,
     log_in,
+    new_context,
     screenshot_folder,
     watch_errors,
 )
@@ -50,7 +48,6 @@ expect = sync_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHALLENGE_URL = re.compile(r"/api/events/\d+/human-check/challenge/")
-LOCALES = {"en": "en-GB", "ko": "ko-KR"}
 WORDS = {
     "en": {
         "title": "Before you choose seats",
@@ -97,14 +94,7 @@ def open_picker(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]
         clock: bool = False,
         javascript: bool = True,
     ) -> Any:
-        context = chromium.new_context(
-            base_url=live_server.url,
-            viewport=PHONE,
-            locale=LOCALES[lang],
-            timezone_id=settings.TIME_ZONE,
-            java_script_enabled=javascript,
-        )
-        context.set_default_timeout(FOLLOW_MS)
+        context = new_context(chromium, live_server.url, lang=lang, java_script_enabled=javascript)
         contexts.append(context)
         page = context.new_page()
         watch_errors(page, errors)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Permission
 
 from booking.models import Ticket
@@ -33,10 +32,9 @@ from events.services.catalogue import SectionSpec, event_create_with_seats
 from ticketing.tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    FOLLOW_MS,
-    PHONE,
     browser_required,
     log_in,
+    new_context,
     playwright_session,
     screenshot_folder,
 )
@@ -47,7 +45,6 @@ expect = sync_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 GATE = "North 1"
-LOCALES = {"en": "en-GB", "ko": "ko-KR"}
 # What the page says, per language (the assertions read the words a door steward reads).
 WORDS = {
     "en": {
@@ -115,14 +112,7 @@ def open_scanner(live_server: Any) -> Iterator[Callable[..., Any]]:
     errors: list[str] = []
 
     def open_page(browser: Any, user: Any, event: Event, *, lang: str = "en") -> Any:
-        context = browser.new_context(
-            base_url=live_server.url,
-            viewport=PHONE,
-            locale=LOCALES[lang],
-            timezone_id=settings.TIME_ZONE,
-            permissions=["camera"],
-        )
-        context.set_default_timeout(FOLLOW_MS)
+        context = new_context(browser, live_server.url, lang=lang, permissions=["camera"])
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))

@@ -15,16 +15,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core import mail
 
 from booking.models import Booking, BookingStatus, WaitingListOffer
 from booking.services import booking_cancel
 from ticketing.tests.browser import (
-    FOLLOW_MS,
-    PHONE,
     axe_blocking,
     browser_required,
+    new_context,
     screenshot_folder,
     session_cookie,
     watch_errors,
@@ -35,8 +33,6 @@ expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-LOCALES = {"en": "en-GB", "ko": "ko-KR"}
-
 
 @pytest.fixture
 def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
@@ -46,10 +42,7 @@ def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
     errors: list[str] = []
 
     def make(lang: str, user: Any) -> Any:
-        context = chromium.new_context(
-            base_url=live_server.url, viewport=PHONE, locale=LOCALES[lang], timezone_id=settings.TIME_ZONE
-        )
-        context.set_default_timeout(FOLLOW_MS)
+        context = new_context(chromium, live_server.url, lang=lang)
         contexts.append(context)
         context.add_cookies([session_cookie(user, live_server.url)])
         page = context.new_page()

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from django.conf import settings
 
 from events.models import Event
 from events.services.catalogue import event_create_with_seats
@@ -33,9 +32,9 @@ from ticketing.local_cache import local_cache
 # also skips this module when Chromium or Playwright is missing).
 from ticketing.tests.browser import (
     FOLLOW_MS,
-    PHONE,
     browser_required,
     log_in,
+    new_context,
     screenshot_folder,
     watch_errors,
 )
@@ -47,7 +46,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DIFFICULTY = 20_000
 CHALLENGE_URL = re.compile(r"/api/events/\d+/queue/challenge/")
-LOCALES = {"en": "en-GB", "ko": "ko-KR"}
 WORDS = {
     "en": {
         "join": "Join the waiting room",
@@ -115,10 +113,7 @@ def open_room(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
         route: Callable[[Any], None] | None = None,
         clock: bool = False,
     ) -> tuple[Any, Held | None]:
-        context = chromium.new_context(
-            base_url=live_server.url, viewport=PHONE, locale=LOCALES[lang], timezone_id=settings.TIME_ZONE
-        )
-        context.set_default_timeout(FOLLOW_MS)
+        context = new_context(chromium, live_server.url, lang=lang)
         contexts.append(context)
         page = context.new_page()
         watch_errors(page, errors)

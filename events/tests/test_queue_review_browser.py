@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 from events.models import Event
 from events.services.catalogue import event_create_with_seats
@@ -25,6 +24,7 @@ from ticketing.tests.browser import (
     PHONE,
     axe_blocking,
     browser_required,
+    new_context,
     screenshot_folder,
     session_cookie,
     watch_errors,
@@ -36,7 +36,6 @@ expect = sync_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCRIPT_ADDRESS = "203.0.113.9"
-LOCALES = {"en": "en-GB", "ko": "ko-KR"}
 WORDS = {
     "en": {
         "held": "Your place is kept while the organiser checks",
@@ -79,10 +78,7 @@ def held_event(user_factory: Any) -> tuple[Event, list[Any]]:
 
 
 def open_page(chromium: Any, live_server: Any, user: Any, path: str, *, lang: str, viewport: dict) -> Any:
-    context = chromium.new_context(
-        base_url=live_server.url, viewport=viewport, locale=LOCALES[lang], timezone_id=settings.TIME_ZONE
-    )
-    context.set_default_timeout(FOLLOW_MS)
+    context = new_context(chromium, live_server.url, lang=lang, viewport=viewport)
     context.add_cookies([session_cookie(user, live_server.url)])
     page = context.new_page()
     page.goto(path)

@@ -31,6 +31,23 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 # How long a page may take to follow a change made by the test (it polls every 1-2 s).
 FOLLOW_MS = 10_000
+# The browser languages of the buyers the tests play (the site's two languages).
+LOCALES = {"en": "en-GB", "ko": "ko-KR"}
+
+
+def new_context(
+    browser: Any, base_url: str, *, lang: str, viewport: dict[str, int] = PHONE, **options: Any
+) -> Any:
+    """A browser context as a buyer in ``lang`` sees the site: a phone by default, the
+    site's time zone, and ``FOLLOW_MS`` for every wait; ``options`` go to Playwright's
+    ``new_context`` (permissions, touch, JavaScript off...)."""
+    from django.conf import settings
+
+    context = browser.new_context(
+        base_url=base_url, viewport=viewport, locale=LOCALES[lang], timezone_id=settings.TIME_ZONE, **options
+    )
+    context.set_default_timeout(FOLLOW_MS)
+    return context
 
 
 # The password conftest's ``user_factory`` gives every user it makes.

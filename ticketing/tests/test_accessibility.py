@@ -50,7 +50,7 @@ from events.services.rush_control import rush_control_update
 from events.services.waiting_room import queue_join
 from queueing.line import line_admit
 from ticketing.local_cache import local_cache
-from ticketing.tests.browser import AXE_JS, DESKTOP, FOLLOW_MS, PHONE, browser_required
+from ticketing.tests.browser import AXE_JS, DESKTOP, FOLLOW_MS, PHONE, browser_required, new_context
 
 sync_api = browser_required()
 expect = sync_api.expect
@@ -58,7 +58,6 @@ expect = sync_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 REPORT = Path(settings.BASE_DIR) / "var" / "axe-report.txt"
-LOCALES = {"en": "en-GB", "ko": "ko-KR"}
 BLOCKING = ("serious", "critical")
 GATE = "North 1"
 
@@ -210,10 +209,7 @@ def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
     errors: list[str] = []
 
     def make(lang: str, user: Any = None) -> Any:
-        context = chromium.new_context(
-            base_url=live_server.url, viewport=PHONE, locale=LOCALES[lang], timezone_id=settings.TIME_ZONE
-        )
-        context.set_default_timeout(FOLLOW_MS)
+        context = new_context(chromium, live_server.url, lang=lang)
         contexts.append(context)
         if user is not None:
             client = Client()

@@ -44,9 +44,8 @@ from events.services.waiting_room import queue_join
 from queueing.line import line_admit
 from ticketing.local_cache import local_cache
 from ticketing.tests.browser import (
-    FOLLOW_MS,
-    PHONE,
     browser_required,
+    new_context,
     screenshot_folder,
     watch_errors,
 )
@@ -56,7 +55,6 @@ expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-LOCALES = {"en": "en-GB", "ko": "ko-KR"}
 MAX_PAGES = 6
 MAX_ACTIONS = 10
 PASSWORD = "Correct-Horse-Battery-42"
@@ -231,15 +229,7 @@ def phone(chromium: Any, live_server: Any) -> Iterator[Callable[[str], Any]]:
     errors: list[str] = []
 
     def make(lang: str) -> Any:
-        context = chromium.new_context(
-            base_url=live_server.url,
-            viewport=PHONE,
-            locale=LOCALES[lang],
-            timezone_id=settings.TIME_ZONE,
-            has_touch=True,
-            is_mobile=True,
-        )
-        context.set_default_timeout(FOLLOW_MS)
+        context = new_context(chromium, live_server.url, lang=lang, has_touch=True, is_mobile=True)
         contexts.append(context)
         page = context.new_page()
         watch_errors(page, errors)

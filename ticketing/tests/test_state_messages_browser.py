@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from booking.services import seats_hold
@@ -24,10 +23,9 @@ from events.models import Event
 from events.services.rush_control import rush_control_update
 from events.services.waiting_room import queue_join, queue_leave
 from ticketing.tests.browser import (
-    FOLLOW_MS,
-    PHONE,
     axe_blocking,
     browser_required,
+    new_context,
     session_cookie,
     watch_errors,
 )
@@ -38,8 +36,6 @@ expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-LOCALES = {"en": "en-GB", "ko": "ko-KR"}
-
 
 @pytest.fixture
 def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
@@ -49,10 +45,7 @@ def open_page(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
     errors: list[str] = []
 
     def make(lang: str, user: Any) -> Any:
-        context = chromium.new_context(
-            base_url=live_server.url, viewport=PHONE, locale=LOCALES[lang], timezone_id=settings.TIME_ZONE
-        )
-        context.set_default_timeout(FOLLOW_MS)
+        context = new_context(chromium, live_server.url, lang=lang)
         contexts.append(context)
         context.add_cookies([session_cookie(user, live_server.url)])
         page = context.new_page()
