@@ -16,11 +16,12 @@ from django.core.wsgi import get_wsgi_application
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.tests.helpers import altered_tokens
 from conftest import make_auth_client
 from events.api import queue_lane
 from events.tests.test_queue_api import sell_out
 from queueing import scripts
-from queueing.line import line_admit
+from queueing.line import line_admit, line_status
 from ticketing.wsgi import application as gunicorns_application
 
 # The real WSGI handler may close database connections between requests, which a test
@@ -213,6 +214,23 @@ def test_the_lane_joins_like_the_django_view(user_factory, on_sale_event, django
     # The Django view gives the same answer (joining again keeps the place).
     django = make_auth_client(second).post(url(on_sale_event))
     assert (django.status_code, django.json()["position"]) == (200, 2)
+
+
+def test_no_altered_token_joins_through_the_lane(user_factory, on_sale_event):
+    """The lane checks a newcomer's token quickly (accounts.tokens.OwnAccessTokens); a
+    token it does not take goes to Django, which answers 401 with a code: never a place."""
+    buyer = user_factory()
+    issued = str(RefreshToken.for_user(buyer).access_token)
+    for name, token in altered_tokens(issued).items():
+        status, _headers, body = call(
+            url(on_sale_event), method="POST", headers={"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        )
+        assert (status, body["code"]) == (401, "token_not_valid"), name
+    assert line_status(event_id=on_sale_event.pk, user_id=buyer.pk).state == "none"
+    # Control: the issued token itself joins (so the 401s above are the tokens' doing).
+    assert (
+        call(url(on_sale_event), method="POST", headers={"HTTP_AUTHORIZATION": f"Bearer {issued}"})[0] == 201
+    )
 
 
 @pytest.mark.parametrize("language", ["en", "ko"])
