@@ -12,6 +12,7 @@ from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -245,6 +246,14 @@ def test_a_refused_join_is_answered_by_the_lane_as_django_answers_it(user_factor
     assert lane[0] == django[0] == 409
     assert lane[2] == django[2] and lane[2]["code"] == "sold_out"
     assert lane[2]["detail"].startswith("All seats of this event are sold.") == (language == "en")
+    # The language cookie (the site's language switch) wins over the header, as in Django.
+    other = "ko" if language == "en" else "en"
+    cookie = {**headers, "HTTP_COOKIE": f"{settings.LANGUAGE_COOKIE_NAME}={other}"}
+    by_cookie = call(url(on_sale_event), method="POST", headers=cookie)
+    assert by_cookie[1]["content-language"] == other
+    assert (
+        by_cookie[2] == call(url(on_sale_event), method="POST", headers=cookie, app=get_wsgi_application())[2]
+    )
     for name in ("content-type", "cache-control", "vary", "content-language", "x-content-type-options"):
         assert lane[1][name] == django[1][name], name
     # Unknown event and closed sales too (a refused join changed nothing).
