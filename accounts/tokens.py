@@ -12,16 +12,28 @@ import re
 import time
 from functools import cached_property
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt import settings as simplejwt_settings
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
-from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.tokens import AccessToken, Token
 
 
 class TicketingTokenUser(TokenUser):
+    def __init__(self, token: Token) -> None:
+        # A user id that is not a number (only a token signed with our key can carry one)
+        # is refused while authenticating, as simplejwt refuses a missing one, not a 500
+        # later in the view.
+        user_id = token.get(api_settings.USER_ID_CLAIM)
+        if not (
+            type(user_id) is int or (isinstance(user_id, str) and user_id.isascii() and user_id.isdigit())
+        ):
+            raise InvalidToken(_("Token contained no recognizable user identification"))
+        super().__init__(token)
+
     @cached_property
     def id(self) -> int:  # type: ignore[override]
         return int(self.token["user_id"])

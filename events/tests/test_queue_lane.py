@@ -17,7 +17,7 @@ from django.core.wsgi import get_wsgi_application
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.tests.helpers import altered_tokens
+from accounts.tests.helpers import altered_tokens, odd_signed_tokens
 from conftest import make_auth_client
 from events.api import queue_lane
 from events.tests.test_queue_api import sell_out
@@ -228,6 +228,12 @@ def test_no_altered_token_joins_through_the_lane(user_factory, on_sale_event):
         )
         assert (status, body["code"]) == (401, "token_not_valid"), name
     assert line_status(event_id=on_sale_event.pk, user_id=buyer.pk).state == "none"
+    # Signed with the key but with a user id that is no number: refused too, not a 500.
+    odd = odd_signed_tokens(issued)["user id not a number"]
+    status, _headers, body = call(
+        url(on_sale_event), method="POST", headers={"HTTP_AUTHORIZATION": f"Bearer {odd}"}
+    )
+    assert (status, body["code"]) == (401, "token_not_valid")
     # Control: the issued token itself joins (so the 401s above are the tokens' doing).
     assert (
         call(url(on_sale_event), method="POST", headers={"HTTP_AUTHORIZATION": f"Bearer {issued}"})[0] == 201
