@@ -22,15 +22,21 @@ from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.tokens import AccessToken, Token
 
 
+def _user_id_of(claim: object) -> int | None:
+    """The user id a token names: an int, or the digit string simplejwt writes ("42")."""
+    if type(claim) is int:
+        return claim
+    if isinstance(claim, str) and claim.isascii() and claim.isdigit():
+        return int(claim)
+    return None
+
+
 class TicketingTokenUser(TokenUser):
     def __init__(self, token: Token) -> None:
         # A user id that is not a number (only a token signed with our key can carry one)
         # is refused while authenticating, as simplejwt refuses a missing one, not a 500
         # later in the view.
-        user_id = token.get(api_settings.USER_ID_CLAIM)
-        if not (
-            type(user_id) is int or (isinstance(user_id, str) and user_id.isascii() and user_id.isdigit())
-        ):
+        if _user_id_of(token.get(api_settings.USER_ID_CLAIM)) is None:
             raise InvalidToken(_("Token contained no recognizable user identification"))
         super().__init__(token)
 
@@ -102,13 +108,10 @@ class OwnAccessTokens:
             return None
         if not isinstance(claims, dict) or claims.keys() != self._CLAIMS:
             return None
-        user_id, exp, iat = claims["user_id"], claims["exp"], claims["iat"]
+        user_id, exp, iat = _user_id_of(claims["user_id"]), claims["exp"], claims["iat"]
         if claims["token_type"] != AccessToken.token_type or not isinstance(claims["jti"], str):
             return None
-        # simplejwt writes the user id as a string ("42"); ints only for the two moments.
-        if type(user_id) is str and user_id.isascii() and user_id.isdigit():
-            user_id = int(user_id)
-        if not all(type(value) is int for value in (user_id, exp, iat)):
+        if user_id is None or type(exp) is not int or type(iat) is not int:
             return None
         now = time.time()
         if exp <= now - self._leeway or iat > now + self._leeway:

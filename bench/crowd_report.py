@@ -181,9 +181,8 @@ def print_report(
     if access_log.exists():
         # The server's side of the table above: time the driver lost waiting for one of its
         # pooled connections (a backlog at the client) is told apart from the system's.
-        names = dict.fromkeys(NAMES[row["endpoint"]] for row in rows if NAMES.get(row["endpoint"], "").startswith(
-            ("GET ", "POST ", "DELETE ")))  # fmt: skip
-        print("\n" + report.proxy_table(report.proxy_latencies(access_log), list(names)))
+        names = [NAMES[row["endpoint"]] for row in rows if row["endpoint"] in NAMES]
+        print("\n" + report.proxy_table(report.proxy_latencies(access_log), names))
         at_edge, polls = report.edge_answers(access_log)
         print(
             f"status polls answered by nginx itself (deploy/nginx/queue_edge.js): {at_edge:,} of {polls:,} "
