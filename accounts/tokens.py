@@ -133,11 +133,15 @@ class VerifiedAccessTokens:
         self._own = OwnAccessTokens()
 
     def user_id(self, raw_token: bytes) -> int | None:
+        verified = self.user_and_expiry(raw_token)
+        return verified[0] if verified is not None else None
+
+    def user_and_expiry(self, raw_token: bytes) -> tuple[int, float] | None:
+        """(user id, expiry as a Unix time) of a valid access token, else None."""
         entry = self._user_by_token.get(raw_token)
         if entry is not None:
-            user_id, expires_at = entry
-            if expires_at > time.time():
-                return user_id
+            if entry[1] > time.time():
+                return entry
             del self._user_by_token[raw_token]
             return None
         own = self._own.user_id(raw_token)
@@ -153,7 +157,7 @@ class VerifiedAccessTokens:
         if len(self._user_by_token) >= self._max_entries:
             self._user_by_token.clear()
         self._user_by_token[raw_token] = (user_id, expires_at)
-        return user_id
+        return user_id, expires_at
 
 
 verified_access_tokens = VerifiedAccessTokens()

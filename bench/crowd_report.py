@@ -184,9 +184,11 @@ def print_report(
         names = [NAMES[row["endpoint"]] for row in rows if row["endpoint"] in NAMES]
         print("\n" + report.proxy_table(report.proxy_latencies(access_log), names))
         at_edge, polls = report.edge_answers(access_log)
+        refused, joins = report.edge_answers(access_log, method="POST")
         print(
             f"status polls answered by nginx itself (deploy/nginx/queue_edge.js): {at_edge:,} of {polls:,} "
-            f"({100 * at_edge / max(polls, 1):.0f} %); the rest by the app"
+            f"({100 * at_edge / max(polls, 1):.0f} %); joins refused by nginx itself: {refused:,} of "
+            f"{joins:,} ({100 * refused / max(joins, 1):.0f} %); the rest by the app"
         )
     write_records(run.run_dir, outcome.journeys)
     checks = run_invariants(run, event_id, rows, outcome, context)

@@ -134,20 +134,21 @@ def proxy_latencies(access_log: Path) -> dict[str, list[float]]:
     return found
 
 
-_POLL_LINE = re.compile(
-    r'"GET /api/events/\d+/queue/(?:\?\S*)? HTTP/[^"]*" (?P<status>\d+) .* edge=(?P<edge>\S*)'
+_QUEUE_LINE = re.compile(
+    r'"(?P<method>GET|POST) /api/events/\d+/queue/(?:\?\S*)? HTTP/[^"]*" (?P<status>\d+) .* edge=(?P<edge>\S*)'
 )
 
 
-def edge_answers(access_log: Path) -> tuple[int, int]:
-    """(waiting-room polls nginx answered itself, all polls) in nginx's access log: the
-    ``edge`` field is the X-Queue-Edge header of deploy/nginx/queue_edge.js's answers."""
+def edge_answers(access_log: Path, method: str = "GET") -> tuple[int, int]:
+    """(waiting-room polls, or with ``method="POST"`` joins, nginx answered itself, all of
+    them) in nginx's access log: the ``edge`` field is the X-Queue-Edge header of
+    deploy/nginx/queue_edge.js's answers."""
     answered = total = 0
     if not access_log.exists():
         return 0, 0
     for line in access_log.read_text(errors="replace").splitlines():
-        match = _POLL_LINE.search(line)
-        if match is not None:
+        match = _QUEUE_LINE.search(line)
+        if match is not None and match["method"] == method:
             total += 1
             answered += match["edge"] == "1"
     return answered, total

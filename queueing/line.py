@@ -172,6 +172,35 @@ def line_status(*, event_id: int, user_id: int) -> LineEntry:
     )
 
 
+def line_join_refusable(*, event_id: int, user_id: int) -> bool:
+    """True when ``line_join`` would answer this user "sold_out" now (sold out, and the
+    user neither blocked, nor holding a live pass, nor held for review). Also counts as a
+    sign of life for the silent-waiter rule (``queueing/lua/join_refusable.lua``)."""
+    keys = EventKeys(event_id)
+    return bool(
+        run_script(
+            "join_refusable",
+            keys=[keys.ctl, keys.active, keys.blocked, keys.review, keys.seen],
+            args=[int(user_id)],
+        )
+    )
+
+
+def line_join_stamp(*, event_id: int) -> str:
+    """Changes whenever a user's ``line_join_refusable`` could turn from True to False
+    while the event stays sold out: someone admitted (a pass), blocked, or held for
+    review. nginx keys its copies of that answer with it (and with the cursor's sold-out
+    flag), so a copy never outlives the state it was read from by more than the cursor's
+    age."""
+    keys = EventKeys(event_id)
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.hget(keys.ctl, "admitted_total")
+    pipe.scard(keys.blocked)
+    pipe.zcard(keys.review)
+    admitted, blocked, held = pipe.execute()
+    return f"{int(admitted or 0)}-{int(blocked)}-{int(held)}"
+
+
 def line_leave(*, event_id: int, user_id: int) -> None:
     """Removes the user from the waiting line and the active queue (gives up the pass).
     Seat holds are separate: release them with ``queueing.holds.holds_release``."""

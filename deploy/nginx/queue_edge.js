@@ -1,5 +1,6 @@
-// The waiting room's commonest request answered by nginx itself (njs): a status poll
-// from far behind the serving cursor, with a valid queue ticket.
+// The waiting room's two commonest requests answered by nginx itself (njs): a status poll
+// from far behind the serving cursor, with a valid queue ticket, and, after the sell-out,
+// a join the app would refuse as sold out.
 //
 // Such a poll needs no Redis and no database, only the event's public cursor, which
 // nginx already micro-caches for everyone (/api/events/<id>/queue/cursor/). This handler
@@ -8,21 +9,33 @@
 // estimated_ahead, poll_after_ms, queue_answer_payload); ticketing/tests/test_queue_edge.py
 // runs nginx with this file and compares the two answers field by field.
 //
+// A join after the sell-out is refused (409 sold_out) for nearly everyone; only a buyer
+// with a pass, one held for review and one staff blocked get another answer. nginx asks
+// the app once per buyer (events/api/queue_lane.py: join_refusal_answer, keyed by a
+// digest of the bearer token, which the app verifies) and keeps the answer in its cache
+// for up to QUEUE_EDGE_SECONDS, never past the token's expiry, under the cursor's
+// join_stamp, which changes with every admission, block or review hold: a copy is never
+// older than the state it was read from by more than the cursor's age. The refusal's
+// text comes from the app in each language; nginx picks the buyer's as Django would.
+//
 // Everything else goes to the app unchanged (the @queue location): any other method, no
 // ticket, a ticket that fails any check (forged, edited, other event, expired, due for
 // its exact re-check), a bearer token naming another buyer, a ticket at or near the
-// cursor, a pre-opening number after the shuffle, a cursor that is missing or stale. The
-// edge can only ever say "still waiting" (or "sold out"): a pass is only ever given by
-// the app's exact Lua step.
+// cursor, a pre-opening number after the shuffle, a cursor that is missing or stale; a
+// join with a body, before the sell-out, after sales close, with a token the app does
+// not take, from a buyer the app would answer otherwise, with a language header this
+// file does not read exactly as Django. The edge can only ever say "still waiting", "sold
+// out" or "sold out, join the waiting list": a pass is only ever given by the app.
 //
 // Presence (the rule that drops waiters who went silent): the app writes into every
 // ticket it hands out when it last saw the buyer ("seen"); the edge answers only while
 // that is less than the cursor's edge_seconds ago, so every buyer who keeps polling is
-// seen by the app at least that often, well inside QUEUE_SILENT_SECONDS.
+// seen by the app at least that often, well inside QUEUE_SILENT_SECONDS. A buyer whose
+// joins the edge refuses is seen by the app's answer to nginx's question, as often.
 //
 // The key: QUEUE_TICKET_KEY from nginx's environment (the main config's "env" directive
 // lets it through), the same setting the app signs with. Without it the edge answers
-// nothing and every poll goes to the app.
+// no poll and every poll goes to the app (joins need no key).
 
 import crypto from 'crypto';
 
@@ -159,6 +172,30 @@ function answer(ticketText, ticket, cursor, nowMs) {
     };
 }
 
+// The JSON answer of a GET subrequest (through nginx's cache), or null.
+async function fetchJson(r, uri) {
+    try {
+        const reply = await r.subrequest(uri, { method: 'GET' });
+        return reply.status === 200 ? JSON.parse(reply.responseText) : null;
+    } catch (e) {
+        return null;
+    }
+}
+
+function setAppHeaders(r) {
+    r.headersOut['Content-Type'] = 'application/json';
+    r.headersOut['Cache-Control'] = 'private, no-store';
+    r.headersOut['X-Content-Type-Options'] = 'nosniff';
+    r.headersOut['Referrer-Policy'] = 'same-origin';
+    r.headersOut['Cross-Origin-Opener-Policy'] = 'same-origin';
+    r.headersOut['X-Frame-Options'] = 'DENY';
+    r.headersOut['X-Queue-Edge'] = '1';
+}
+
+async function handle(r) {
+    return r.method === 'POST' ? join(r) : poll(r);
+}
+
 async function poll(r) {
     const text = r.headersIn['X-Queue-Ticket'];
     if (r.method !== 'GET' || !text || KEY === null) {
@@ -168,19 +205,8 @@ async function poll(r) {
     if (ticket === null || String(ticket.event) !== r.variables.queue_event) {
         return toApp(r);
     }
-    let reply;
-    try {
-        reply = await r.subrequest('/__edge/cursor/' + ticket.event, { method: 'GET' });
-    } catch (e) {
-        return toApp(r);
-    }
-    if (reply.status !== 200) {
-        return toApp(r);
-    }
-    let cursor;
-    try {
-        cursor = JSON.parse(reply.responseText);
-    } catch (e) {
+    const cursor = await fetchJson(r, '/__edge/cursor/' + ticket.event);
+    if (cursor === null) {
         return toApp(r);
     }
     const edge = cursor.edge;
@@ -201,14 +227,94 @@ async function poll(r) {
         return toApp(r);
     }
     const body = JSON.stringify(answer(text.trim(), ticket, cursor, nowMs));
-    r.headersOut['Content-Type'] = 'application/json';
-    r.headersOut['Cache-Control'] = 'private, no-store';
-    r.headersOut['X-Content-Type-Options'] = 'nosniff';
-    r.headersOut['Referrer-Policy'] = 'same-origin';
-    r.headersOut['Cross-Origin-Opener-Policy'] = 'same-origin';
-    r.headersOut['X-Frame-Options'] = 'DENY';
-    r.headersOut['X-Queue-Edge'] = '1';
+    setAppHeaders(r);
     r.return(200, body);
 }
 
-export default { poll };
+// One item of Accept-Language as Django's parse_accept_lang_header reads it:
+// a tag (or "*") and an optional weight.
+const ACCEPT_ITEM = /^([a-z]{1,8}(?:-[a-z0-9]{1,8})*|\*)(?:\s*;\s*q=(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?))?$/;
+
+// The language Django's LocaleMiddleware would pick (django.utils.translation:
+// get_language_from_request, no language in the path), or null where this reading
+// might differ from Django's (an unknown language cookie, an odd header): the app then
+// answers.
+function requestLanguage(r, edge) {
+    const supported = edge.languages;
+    const cookie = r.variables['cookie_' + edge.language_cookie];
+    if (cookie) {
+        return supported.includes(cookie) ? cookie : null;
+    }
+    const header = (r.headersIn['Accept-Language'] || '').toLowerCase().trim();
+    if (header.length > 200) {
+        return null;
+    }
+    const items = [];
+    if (header !== '') {
+        const parts = header.split(',');
+        for (let i = 0; i < parts.length; i++) {
+            const m = ACCEPT_ITEM.exec(parts[i].trim());
+            if (m === null) {
+                return null;
+            }
+            items.push({ tag: m[1], q: m[2] === undefined ? 1 : Number(m[2]), order: i });
+        }
+    }
+    // Highest weight first; equal weights keep their order (Python's sort is stable).
+    items.sort((a, b) => b.q - a.q || a.order - b.order);
+    for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        if (item.tag === '*') {
+            break;
+        }
+        if (supported.includes(item.tag)) {
+            return item.tag;
+        }
+        const generic = item.tag.split('-')[0];
+        if (supported.includes(generic)) {
+            return generic;
+        }
+    }
+    return edge.language_code;
+}
+
+// A join without a body after the sell-out, refused here when the app says this buyer's
+// join would be refused (see the top of this file).
+async function join(r) {
+    const authorization = r.headersIn.Authorization;
+    const length = r.headersIn['Content-Length'];
+    if (
+        !authorization ||
+        !authorization.startsWith('Bearer ') ||
+        (length !== undefined && length !== '0') ||
+        r.headersIn['Transfer-Encoding'] !== undefined
+    ) {
+        return toApp(r);
+    }
+    const event = r.variables.queue_event;
+    const cursor = await fetchJson(r, '/__edge/cursor/' + event);
+    if (cursor === null || !cursor.sold_out || !cursor.edge || !cursor.edge.join_stamp) {
+        return toApp(r);
+    }
+    const edge = cursor.edge;
+    const nowMs = Date.now();
+    if (!(nowMs - edge.as_of_ms <= PULSE_MAX_AGE_MS) || !(nowMs < edge.sales_close_at_ms)) {
+        return toApp(r);
+    }
+    const language = requestLanguage(r, edge);
+    if (language === null) {
+        return toApp(r);
+    }
+    // The token itself never becomes part of a cache key (nor lands on disk): its digest.
+    const digest = crypto.createHash('sha256').update(authorization.slice(7).trim()).digest('hex');
+    const check = await fetchJson(r, '/__edge/join-refusal/' + event + '/' + edge.join_stamp + '/' + digest);
+    if (check === null || check.refusable !== true || typeof check.refusals[language] !== 'string') {
+        return toApp(r);
+    }
+    setAppHeaders(r);
+    r.headersOut.Vary = 'Accept-Language';
+    r.headersOut['Content-Language'] = language;
+    r.return(409, check.refusals[language]);
+}
+
+export default { handle };

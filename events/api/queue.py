@@ -304,9 +304,21 @@ class QueueCursorApi(APIView):
                             "poll_max_ms": serializers.IntegerField(),
                             "poll_ms_per_person_ahead": serializers.IntegerField(),
                             "user_id_claim": serializers.CharField(),
+                            "sales_close_at_ms": serializers.IntegerField(
+                                help_text="When sales close, in Unix ms."
+                            ),
+                            "join_stamp": serializers.CharField(
+                                help_text="Changes with every admission, block or review hold: the "
+                                "key of nginx's copies of a buyer's join refusal."
+                            ),
+                            "languages": serializers.ListField(child=serializers.CharField()),
+                            "language_code": serializers.CharField(help_text="The default language."),
+                            "language_cookie": serializers.CharField(
+                                help_text="The cookie of the site's language switch."
+                            ),
                         },
-                        help_text="The rules nginx needs to answer a poll from behind the cursor as "
-                        "the app would (deploy/nginx/queue_edge.js).",
+                        help_text="The rules nginx needs to answer a poll from behind the cursor, and "
+                        "to refuse a join after the sell-out, as the app would (deploy/nginx/queue_edge.js).",
                     ),
                 },
             ),

@@ -15,7 +15,9 @@ from the WSGI environ, through the *same* service functions as the Django views
 Behind the project's nginx most polls from far behind the cursor never get here: nginx
 answers them itself (``deploy/nginx/queue_edge.js``, the same answer from the cached
 cursor) and sends on only those it must not answer, including one poll per buyer every
-QUEUE_EDGE_SECONDS, whose answer from here re-signs the ticket's ``seen`` time.
+QUEUE_EDGE_SECONDS, whose answer from here re-signs the ticket's ``seen`` time. After a
+sell-out nginx refuses joins itself too, once this lane has answered its question for
+that buyer (``GET /api/events/<id>/queue/join-refusal/``: ``join_refusal_answer``).
 
 It answers only the common path: a ``GET /api/events/<id>/queue/`` with a valid queue
 ticket from behind the serving cursor (the ticket, which we signed for this buyer, is what
@@ -61,6 +63,7 @@ from events.services.waiting_room import (
     QueueAnswer,
     queue_answer_payload,
     queue_join,
+    queue_join_refusal,
     queue_status_from_ticket,
     queue_status_get,
 )
@@ -68,7 +71,10 @@ from ticketing.errors import COMPACT_JSON, DomainError, error_body
 from ticketing.metrics.web import REQUEST_DURATION
 
 PATH = re.compile(r"^/api/events/(?P<event_id>[0-9]{1,18})/queue/$")
+# nginx's question before it refuses a buyer's joins itself (see ``join_refusal_answer``).
+REFUSAL_PATH = re.compile(r"^/api/events/(?P<event_id>[0-9]{1,18})/queue/join-refusal/$")
 ROUTE = "api-event-queue"
+REFUSAL_ROUTE = "api-event-queue-join-refusal"
 # What Django's middleware would add to this answer (ticketing.middleware, SecurityMiddleware).
 HEADERS = [
     ("Content-Type", "application/json"),
@@ -238,6 +244,30 @@ def lane_answer(environ: dict[str, Any]) -> LaneAnswer | None:
         return None
 
 
+def join_refusal_answer(environ: dict[str, Any]) -> LaneAnswer | None:
+    """nginx's question before it refuses a buyer's join after the sell-out
+    (``GET /api/events/<id>/queue/join-refusal/`` with the join's bearer token, see
+    ``queue_join_refusal``), answered here when the token is valid; anything else goes to
+    Django (``events.api.queue_join_refusal``), which answers the same way or refuses."""
+    header = environ.get("HTTP_AUTHORIZATION") or ""
+    if environ.get("REQUEST_METHOD") != "GET" or not header.startswith("Bearer "):
+        return None
+    match = REFUSAL_PATH.match(environ.get("PATH_INFO", ""))
+    if match is None or not _host_allowed(environ) or not _secure_enough(environ):
+        return None
+    verified = verified_access_tokens.user_and_expiry(header[7:].strip().encode())
+    if verified is None:
+        return None
+    try:
+        answer, lifetime = queue_join_refusal(
+            event_id=int(match["event_id"]), user_id=verified[0], token_expires_at=verified[1]
+        )
+    except (DomainError, RedisError, DatabaseError):
+        return None
+    body = json.dumps(answer, **COMPACT_JSON).encode()
+    return "200 OK", body, [("X-Accel-Expires", str(lifetime))] if lifetime else []
+
+
 class QueueLane:
     """WSGI middleware: answers what ``lane_answer`` can answer, passes the rest on."""
 
@@ -245,15 +275,23 @@ class QueueLane:
         self.app = app
         self._timers = {method: REQUEST_DURATION.labels(ROUTE, method, "2xx") for method in ("GET", "POST")}
         self._refusals = REQUEST_DURATION.labels(ROUTE, "POST", "4xx")
+        self._refusal_checks = REQUEST_DURATION.labels(REFUSAL_ROUTE, "GET", "2xx")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").endswith("/queue/"):
+        path = environ.get("PATH_INFO", "")
+        if path.endswith(("/queue/", "/join-refusal/")):
             started = time.perf_counter()
-            answered = lane_answer(environ)
+            poll_or_join = path.endswith("/queue/")
+            answered = lane_answer(environ) if poll_or_join else join_refusal_answer(environ)
             if answered is not None:
                 status, body, extra = answered
                 start_response(status, [*HEADERS, *extra, ("Content-Length", str(len(body)))])
-                timer = self._timers[environ["REQUEST_METHOD"]] if not extra else self._refusals
+                if not poll_or_join:
+                    timer = self._refusal_checks
+                elif status[0] == "2":
+                    timer = self._timers[environ["REQUEST_METHOD"]]
+                else:
+                    timer = self._refusals
                 timer.observe(time.perf_counter() - started)
                 return [body]
         return self.app(environ, start_response)

@@ -4,6 +4,7 @@ from events.api import catalogue, staff
 from events.api.moderation import AccountBlockApi, QueueRemoveApi, ReviewReleaseApi, SuspiciousApi
 from events.api.queue import QueueCursorApi, queue_endpoint
 from events.api.queue_challenge import QueueChallengeApi
+from events.api.queue_join_refusal import QueueJoinRefusalApi
 from events.api.seat_map import seat_map_endpoint
 
 # The two reads a rush polls thousands of times a second: ticketing/urls.py mounts them
@@ -17,6 +18,11 @@ urlpatterns = [
     path("events/", catalogue.EventListApi.as_view(), name="api-events"),
     path("events/<int:event_id>/", catalogue.EventDetailApi.as_view(), name="api-event"),
     path("events/<int:event_id>/queue/cursor/", QueueCursorApi.as_view(), name="api-event-queue-cursor"),
+    path(
+        "events/<int:event_id>/queue/join-refusal/",
+        QueueJoinRefusalApi.as_view(),
+        name="api-event-queue-join-refusal",
+    ),
     path(
         "events/<int:event_id>/queue/challenge/",
         QueueChallengeApi.as_view(),

@@ -21,10 +21,12 @@ delays the news of a pass by a fraction of a second, it can never admit anyone.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -34,10 +36,10 @@ from events.selectors import EventSettings, event_settings_get
 from events.services import proof_of_work
 from queueing.join_limits import JoinLimited, JoinRefusal, fast_join_note, join_attempt, limit_spec
 from queueing.keys import EventKeys
-from queueing.line import LineEntry, line_join, line_leave, line_status
+from queueing.line import LineEntry, line_join, line_join_refusable, line_join_stamp, line_leave, line_status
 from queueing.pulse import Pulse, heartbeat_note, pulse_get
 from queueing.rates import eta_seconds
-from ticketing.errors import DomainError
+from ticketing.errors import COMPACT_JSON, DomainError, error_body
 from ticketing.metrics.counters import count_queue_status
 from ticketing.time import iso_from_ms
 
@@ -176,11 +178,10 @@ def queue_join(
         )
     except JoinLimited as limited:
         raise _join_refused(limited.refusal) from None
+    if entry.state == "sold_out":
+        raise sold_out_refusal(event_id)
     if entry.state in _JOIN_REFUSALS:
-        refusal = _JOIN_REFUSALS[entry.state]()
-        if entry.state == "sold_out":
-            refusal.extra["waiting_list"] = f"/api/events/{event_id}/waiting-list/"
-        raise refusal
+        raise _JOIN_REFUSALS[entry.state]()
     if (
         verified
         and newly_joined
@@ -190,15 +191,47 @@ def queue_join(
     return _exact_answer(entry, event_id=event_id, user_id=user_id), event, newly_joined
 
 
-_JOIN_REFUSALS: dict[str, Any] = {
-    "sold_out": lambda: DomainError(
+def sold_out_refusal(event_id: int) -> DomainError:
+    """A join's answer after the sell-out (409 ``sold_out``, with the event's waiting list),
+    in the active language."""
+    refusal = DomainError(
         "sold_out",
         _(
             "All seats of this event are sold. Join its waiting list: seats that come back are "
             "offered to the people on it, in the order they joined."
         ),
         status=409,
-    ),
+    )
+    refusal.extra["waiting_list"] = f"/api/events/{event_id}/waiting-list/"
+    return refusal
+
+
+def queue_join_refusal(*, event_id: int, user_id: int, token_expires_at: float) -> tuple[dict[str, Any], int]:
+    """nginx's question before it refuses a buyer's joins itself after the sell-out
+    (``deploy/nginx/queue_edge.js``): would ``queue_join`` refuse this user's join as sold
+    out right now? Returns the answer and how many seconds nginx may keep it (0: not at
+    all): ``{"refusable": true, "refusals": {<language>: <the 409 body as JSON text>}}``
+    for QUEUE_EDGE_SECONDS, never past the expiry of the token it was asked with, or
+    ``{"refusable": false}`` (a pass, blocked, held for review, not sold out, sales
+    closed). Asking counts as a sign of life of a buyer in line, as a join does, so a
+    buyer whose joins nginx refuses is still seen by the app every QUEUE_EDGE_SECONDS.
+    404 ``not_found`` for an unknown event."""
+    event = event_for_queue(event_id)
+    lifetime = min(settings.QUEUE_EDGE_SECONDS, int(token_expires_at - time.time()))
+    refusable = line_join_refusable(event_id=event_id, user_id=user_id)
+    if not refusable or lifetime < 1 or event.sales_closed(int(time.time() * 1000)):
+        return {"refusable": False}, 0
+    refusals = {}
+    for language, _name in settings.LANGUAGES:
+        with translation.override(language):
+            refusal = sold_out_refusal(event_id)
+            refusals[language] = json.dumps(
+                error_body(refusal.code, refusal.detail, **refusal.extra), **COMPACT_JSON
+            )
+    return {"refusable": True, "refusals": refusals}, lifetime
+
+
+_JOIN_REFUSALS: dict[str, Any] = {
     "blocked": lambda: DomainError(
         "removed_from_queue", _("The organiser has removed you from this waiting room."), status=403
     ),
@@ -323,6 +356,14 @@ def queue_cursor_get(*, event_id: int) -> dict[str, Any]:
             "poll_max_ms": settings.QUEUE_POLL_MAX_MS,
             "poll_ms_per_person_ahead": POLL_MS_PER_PERSON_AHEAD,
             "user_id_claim": jwt_settings.USER_ID_CLAIM,
+            # What nginx needs to refuse a join after the sell-out as the app would: when
+            # sales close, the key of its copies of each buyer's "refusable" (changes with
+            # every admission, block or review hold), the languages and how they are picked.
+            "sales_close_at_ms": event.sales_close_at_ms,
+            "join_stamp": line_join_stamp(event_id=event_id),
+            "languages": [code for code, _name in settings.LANGUAGES],
+            "language_code": settings.LANGUAGE_CODE,
+            "language_cookie": settings.LANGUAGE_COOKIE_NAME,
         },
     }
 

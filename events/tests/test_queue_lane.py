@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import timedelta
 from typing import Any
 from wsgiref.util import setup_testing_defaults
@@ -22,6 +23,8 @@ from conftest import make_auth_client
 from events.api import queue_lane
 from events.tests.test_queue_api import sell_out
 from queueing import scripts
+from queueing.connection import get_redis
+from queueing.keys import EventKeys
 from queueing.line import line_admit, line_status
 from ticketing.wsgi import application as gunicorns_application
 
@@ -308,3 +311,48 @@ def test_the_lane_takes_joins_with_a_proof_of_work_answer_and_django_gets_other_
     assert by_lane[:2] == [True, True] and by_lane[-1] is True  # the DELETE went to Django
     assert (not_a_string[0], not_a_string[2]["code"]) == (400, "pow_invalid")
     assert (broken[0], broken[2]["code"]) == (400, "malformed")
+
+
+def test_nginx_question_before_a_refused_join_is_answered_alike_by_the_lane_and_django(
+    user_factory, on_sale_event, settings
+):
+    """``/queue/join-refusal/`` (nginx's question, deploy/nginx/queue_edge.js): "refusable"
+    with the 409 body a join would get in every language, kept by nginx for
+    QUEUE_EDGE_SECONDS and never past the token's expiry; not refusable (and not to be
+    kept) for a pass holder; a sign of life of a buyer in line; 401 without a valid token."""
+    path = f"/api/events/{on_sale_event.pk}/queue/join-refusal/"
+    buyer, holder = user_factory(), user_factory()
+    for user in (holder, buyer):
+        make_auth_client(user).post(url(on_sale_event))
+    line_admit(event_id=on_sale_event.pk, capacity=1, pass_seconds=600)
+    sell_out(on_sale_event)
+    token = RefreshToken.for_user(buyer).access_token
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    seen_key, ten_minutes_ago = EventKeys(on_sale_event.pk).seen, (time.time() - 600) * 1000
+    get_redis().zadd(seen_key, {str(buyer.pk): ten_minutes_ago}, xx=True)
+    lane = call(path, headers=headers)
+    assert get_redis().zscore(seen_key, str(buyer.pk)) > ten_minutes_ago + 590_000  # seen now
+    django = call(path, headers=headers, app=get_wsgi_application())
+    assert lane[0] == django[0] == 200 and lane[2] == django[2]
+    assert lane[1]["x-accel-expires"] == django[1]["x-accel-expires"] == str(settings.QUEUE_EDGE_SECONDS)
+    assert lane[1]["cache-control"] == django[1]["cache-control"] == "private, no-store"
+    assert lane[2]["refusable"] is True and set(lane[2]["refusals"]) == {"en", "ko"}
+    for language in ("en", "ko"):
+        joined = call(
+            url(on_sale_event), method="POST", headers={**headers, "HTTP_ACCEPT_LANGUAGE": language}
+        )
+        assert json.loads(lane[2]["refusals"][language]) == joined[2] and joined[0] == 409
+    # A token about to expire: kept no longer than it lives.
+    short = RefreshToken.for_user(buyer).access_token
+    short.set_exp(lifetime=timedelta(seconds=20))
+    answer = call(path, headers={"HTTP_AUTHORIZATION": f"Bearer {short}"})
+    assert 18 <= int(answer[1]["x-accel-expires"]) <= 20
+    # The pass holder's join is answered otherwise: nothing to keep.
+    holder_headers = {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(holder).access_token}"}
+    for app in (gunicorns_application, get_wsgi_application()):
+        status, answer_headers, body = call(path, headers=holder_headers, app=app)
+        assert (status, body) == (200, {"refusable": False}) and "x-accel-expires" not in answer_headers
+    # No valid token: Django's 401, never an answer.
+    forged = altered_tokens(str(token))["another key"]
+    assert call(path, headers={"HTTP_AUTHORIZATION": f"Bearer {forged}"})[0] == 401
+    assert call(path)[0] == 401
