@@ -88,6 +88,7 @@ from bench.multinode import (  # noqa: E402
     node_table,
     service_options,
 )
+from bench.probe import PollProbe, ProbeFigures  # noqa: E402
 from bench.sale import (  # noqa: E402
     EventShape,
     create_buyers,
@@ -415,7 +416,13 @@ def run_sale(
     cpu.add("locust", locust.pid)
     for pid in cluster.start_workers(system, env):
         cpu.add("locust", pid)
+    probe = (
+        _start_probe(system.url, event_id, run.run_dir / f"buyers-probe-{run.run_id}.csv")
+        if phase is None
+        else None
+    )
     elapsed = watch_locust(locust, system, cpu, event_id, parse_duration(args.run_time) + 120)
+    probe_figures = probe.stop() if probe is not None else None
     if phase is not None:
         phase.stop()
     nodes = node_rows(nodes_before, node_snapshot(system), elapsed)
@@ -437,8 +444,18 @@ def run_sale(
     system.stop_celery()
     context = {"elapsed": elapsed, "started_at": started_at, "cpu_line": cpu_line, "waited": waited,
                "argv": argv, "admission": monitor.summary(), "nodes": nodes, "cpu_split": cpu_split,
-               "late": late, "sale": sale}  # fmt: skip
+               "late": late, "sale": sale, "probe": probe_figures}  # fmt: skip
     return print_results(args, run, event, context, phase)
+
+
+def _start_probe(url: str, event_id: int, account_file: Path) -> PollProbe | None:
+    """One buyer polling outside locust (bench/probe.py), with an account of its own."""
+    accounts = read_buyers(account_file) if account_file.exists() else []
+    if not accounts:
+        return None
+    probe = PollProbe(url, event_id, token=accounts[0][1])
+    probe.start()
+    return probe
 
 
 def run_late_phase(
@@ -566,6 +583,11 @@ def print_results(
         target_lines.append(
             f"  the same polls as nginx timed them (the server's side): p99 {targets['status_p99_ms_at_proxy']:.0f} ms"
         )
+    if context.get("probe") is not None:
+        probe: ProbeFigures = context["probe"]
+        target_lines.append("  " + probe.line())
+        if probe.polls:
+            targets["status_p99_ms_probe"] = round(sorted(probe.polls)[int(len(probe.polls) * 0.99)], 1)
     print("\n" + "\n".join(target_lines))
     print(f"\n{context['cpu_line']}")
     if (run_dir / "py-spy.txt").exists():
@@ -612,6 +634,7 @@ def prepare(
         phase.prepare(run, event)
     else:
         create_buyers(run, args.buyers)
+        create_buyers(run, 1, prefix=f"probe-{run.run_id}")  # bench/probe.py's own account
     accounts = phase.plan.accounts if phase is not None else args.buyers
     print(
         f"Event {event['id']}: {event['seats_total']} seats ({event['layout']}), capacity {args.capacity}, "
