@@ -107,12 +107,20 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, events, task
+from locust import FastHttpUser, argument_parser, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 logger = logging.getLogger("rehearsal")
+
+# locust (2.47) workers, on every spawn message, build a whole argument parser once per
+# option the master sends ("k not in argument_parser.default_args_dict()" in runners.py):
+# ~1 ms each for ~100 options, so each spawn message (one a second while users ramp up)
+# froze a worker's event loop for ~0.1 s, and every answer arriving meanwhile was timed
+# that much slower. The defaults do not change during a run: built once.
+_LOCUST_DEFAULTS = argument_parser.default_args_dict()
+argument_parser.default_args_dict = lambda: _LOCUST_DEFAULTS
 
 # Request names: one stats row per endpoint, whatever the event id.
 JOIN = "POST /api/events/[id]/queue/"

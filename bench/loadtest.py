@@ -633,8 +633,10 @@ def prepare(
     if phase is not None:
         phase.prepare(run, event)
     else:
+        # bench/probe.py's own account first: each call writes the password file anew, and
+        # the share of buyers that logs in reads the last one.
+        create_buyers(run, 1, prefix=f"probe-{run.run_id}")
         create_buyers(run, args.buyers)
-        create_buyers(run, 1, prefix=f"probe-{run.run_id}")  # bench/probe.py's own account
     accounts = phase.plan.accounts if phase is not None else args.buyers
     print(
         f"Event {event['id']}: {event['seats_total']} seats ({event['layout']}), capacity {args.capacity}, "
