@@ -340,6 +340,9 @@ def locust_env(
         "LOCUST_MAX_REQUESTS": str(args.max_requests),
         "LOCUST_RECORD_DIR": str(run_dir / "journeys"),
         "LOCUST_OUTCOMES_FILE": str(run_dir / "outcomes.json"),
+        # Every endpoint's 10-second windows in locust_stats_history.csv (see
+        # report.windowed_status_p99).
+        "LOCUST_CSV_FULL_HISTORY": "true",
     }
 
 
@@ -582,6 +585,14 @@ def print_results(
         targets["status_p99_ms_at_proxy"] = round(report.percentile(polls_at_proxy, 0.99), 1)
         target_lines.append(
             f"  the same polls as nginx timed them (the server's side): p99 {targets['status_p99_ms_at_proxy']:.0f} ms"
+        )
+    users = phase.plan.accounts if phase is not None else args.users
+    windows = report.windowed_status_p99(run_dir / "locust_stats_history.csv", users / args.spawn_rate)
+    if windows is not None:
+        targets["status_p99_ms_arrival"], targets["status_p99_ms_after_arrival"] = windows
+        target_lines.append(
+            f"  locust's worst 10-s window: p99 {windows[0]:.0f} ms while users arrived "
+            f"({users} at {args.spawn_rate:g}/s), {windows[1]:.0f} ms after"
         )
     if context.get("probe") is not None:
         probe: ProbeFigures = context["probe"]

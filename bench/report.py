@@ -106,6 +106,28 @@ def locust_targets(rows: list[dict[str, str]]) -> tuple[dict[str, float], list[s
     return targets, lines
 
 
+def windowed_status_p99(history_csv: Path, ramp_up_s: float) -> tuple[float, float] | None:
+    """The worst status-poll p99 of locust's 10-second windows (its stats history, written
+    with ``--csv-full-history``) while users were still arriving and after: (during,
+    after), or None without a history. A tail that only the arrival shows is the load
+    generator starting users on the cores the sale is using."""
+    if not history_csv.exists():
+        return None
+    during: list[float] = []
+    after: list[float] = []
+    started = None
+    with history_csv.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            started = started if started is not None else int(row["Timestamp"])
+            if row["Name"] != STATUS_ENDPOINT or row["99%"] in ("N/A", "", "0"):
+                continue
+            # A window ends at its timestamp: it is "after" once it started after the ramp-up.
+            (after if int(row["Timestamp"]) - started >= ramp_up_s + 10 else during).append(float(row["99%"]))
+    if not during and not after:
+        return None
+    return max(during, default=0.0), max(after, default=0.0)
+
+
 def outcomes_lines(outcomes: dict[str, int], title: str) -> list[str]:
     if not outcomes:
         return []
